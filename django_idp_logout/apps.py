@@ -1,0 +1,13 @@
+"""App configuration: wires up checks and signal receivers, nothing else."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class IdpLogoutConfig(AppConfig):
+    name = "django_idp_logout"
+    verbose_name = _("Identity provider logout")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

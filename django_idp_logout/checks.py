@@ -1,0 +1,154 @@
+"""System checks: every misconfiguration we can detect names its fix (ids django_idp_logout.E0xx/W0xx)."""
+
+from __future__ import annotations
+
+import difflib
+
+from django.core.checks import Error, Tags, Warning, register
+from django.urls import NoReverseMatch, resolve, reverse
+
+from .conf import DEFAULTS, SETTINGS_NAME, app_settings
+
+POSITIVE_INT_SETTINGS = ("LOGOUT_ID_MAX_AGE",)
+BOOLEAN_SETTINGS = ("SHOW_LOGOUT_PROMPT", "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs=None, **kwargs):
+    errors = []
+    for key in app_settings.unknown_keys():
+        close = difflib.get_close_matches(key, DEFAULTS, n=1)
+        errors.append(
+            Error(
+                f"Unknown setting {SETTINGS_NAME}[{key!r}].",
+                hint=f"Did you mean {close[0]!r}?" if close else f"Known settings: {', '.join(DEFAULTS)}.",
+                id="django_idp_logout.E001",
+            )
+        )
+    user = app_settings.user_settings
+    for key in POSITIVE_INT_SETTINGS:
+        value = user.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}[{key!r}] must be a positive number of seconds, not {value!r}.",
+                    id="django_idp_logout.E002",
+                )
+            )
+    for key in BOOLEAN_SETTINGS:
+        value = user.get(key, DEFAULTS[key])
+        if not isinstance(value, bool):
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}[{key!r}] must be True or False, not {value!r}.",
+                    id="django_idp_logout.E003",
+                )
+            )
+    return errors
+
+
+@register(Tags.security)
+def check_oidc_provider(app_configs=None, **kwargs):
+    from oauth2_provider.settings import oauth2_settings
+
+    errors = []
+    if not oauth2_settings.OIDC_ENABLED:
+        errors.append(
+            Error(
+                "OpenID Connect is disabled in django-oauth-toolkit.",
+                hint='Set OAUTH2_PROVIDER["OIDC_ENABLED"] = True: logout needs ID tokens.',
+                id="django_idp_logout.E010",
+            )
+        )
+    if not oauth2_settings.OIDC_RSA_PRIVATE_KEY:
+        errors.append(
+            Warning(
+                "No OIDC_RSA_PRIVATE_KEY is configured: only HS256 clients can be served, and their "
+                "id_token_hints are the only ones the end session endpoint can verify.",
+                hint='Set OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] to a PEM RSA private key.',
+                id="django_idp_logout.W011",
+            )
+        )
+    if not oauth2_settings.OIDC_RP_INITIATED_LOGOUT_ENABLED:
+        errors.append(
+            Error(
+                "RP-initiated logout is disabled in django-oauth-toolkit, so discovery does not "
+                "advertise the end session endpoint.",
+                hint='Set OAUTH2_PROVIDER["OIDC_RP_INITIATED_LOGOUT_ENABLED"] = True.',
+                id="django_idp_logout.E012",
+            )
+        )
+    if not oauth2_settings.OIDC_ISS_ENDPOINT:
+        errors.append(
+            Warning(
+                "OIDC_ISS_ENDPOINT is not set: the issuer is then derived from each request's Host header.",
+                hint='Set OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] to the issuer URL (e.g. "https://id.example.com/o").',
+                id="django_idp_logout.W013",
+            )
+        )
+    errors.extend(_check_dot_classes(oauth2_settings))
+    return errors
+
+
+def _check_dot_classes(oauth2_settings):
+    from .oauth.backend import IdpLogoutBackendMixin
+    from .oauth.validator import IdpLogoutValidatorMixin
+
+    errors = []
+    pairs = (
+        (
+            "OAUTH2_VALIDATOR_CLASS",
+            IdpLogoutValidatorMixin,
+            "django_idp_logout.oauth.validator.IdpLogoutOAuth2Validator",
+        ),
+        (
+            "OAUTH2_BACKEND_CLASS",
+            IdpLogoutBackendMixin,
+            "django_idp_logout.oauth.backend.IdpLogoutOAuthLibCore",
+        ),
+    )
+    for name, mixin, ready_made in pairs:
+        configured = getattr(oauth2_settings, name)
+        if not (isinstance(configured, type) and issubclass(configured, mixin)):
+            errors.append(
+                Error(
+                    f'OAUTH2_PROVIDER["{name}"] does not include {mixin.__name__}.',
+                    hint=f'Use "{ready_made}", or add {mixin.__name__} to the bases of your own class.',
+                    id="django_idp_logout.E014"
+                    if name == "OAUTH2_VALIDATOR_CLASS"
+                    else "django_idp_logout.E015",
+                )
+            )
+    return errors
+
+
+@register(Tags.urls)
+def check_urls(app_configs=None, **kwargs):
+    from .oauth.discovery import IdpLogoutDiscoveryView
+
+    errors = []
+    try:
+        reverse("idp_logout:end_session")
+    except NoReverseMatch:
+        errors.append(
+            Error(
+                "The idp_logout URLs are not installed.",
+                hint='Add path("", include("django_idp_logout.urls")) to your root URLconf.',
+                id="django_idp_logout.E020",
+            )
+        )
+    try:
+        discovery = resolve(reverse("oauth2_provider:oidc-connect-discovery-info"))
+    except NoReverseMatch:
+        return errors
+    view_class = getattr(discovery.func, "view_class", None)
+    if not (isinstance(view_class, type) and issubclass(view_class, IdpLogoutDiscoveryView)):
+        errors.append(
+            Error(
+                "The discovery document is served by DOT's own view, so it advertises DOT's end session "
+                "endpoint instead of ours.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E021",
+            )
+        )
+    return errors

@@ -1,0 +1,68 @@
+"""Settings of django-idp-logout: the one place that reads ``settings.IDP_LOGOUT``.
+
+Every key has a default in ``DEFAULTS`` (documented in the same order in docs/settings.md).
+Values are read lazily and the cache is dropped on ``setting_changed``, so tests can use
+pytest-django's ``settings`` fixture directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "IDP_LOGOUT"
+
+DEFAULTS: dict[str, Any] = {
+    # Prompt and pages
+    "SHOW_LOGOUT_PROMPT": True,
+    "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT": True,
+    "LOGOUT_ID_MAX_AGE": 600,
+}
+
+# Keys whose value is a dotted path to import.
+IMPORT_STRINGS: tuple[str, ...] = ()
+
+
+class IdpLogoutSettings:
+    """Attribute access to ``IDP_LOGOUT`` with defaults; unknown names raise ``AttributeError``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, SETTINGS_NAME, None) or {}
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings) - set(DEFAULTS))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Unknown {SETTINGS_NAME} setting: {name!r}")
+        if name in self._cache:
+            return self._cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in IMPORT_STRINGS and isinstance(value, str):
+            try:
+                value = import_string(value)
+            except ImportError as exc:
+                raise ImportError(f"Could not import {SETTINGS_NAME}[{name!r}] = {value!r}: {exc}") from exc
+        self._cache[name] = value
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+app_settings = IdpLogoutSettings()
+
+
+def _reload_on_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "OAUTH2_PROVIDER"):
+        app_settings.reload()
+
+
+setting_changed.connect(_reload_on_change, dispatch_uid="django_idp_logout.conf.reload")

@@ -1,0 +1,47 @@
+"""DOT oauthlib backend mixin: lets the validator see the Django request of the authorize endpoint.
+
+oauthlib's request object carries no Django user or session. The backend is the last place that has
+both, so it publishes the Django request in a context variable for the duration of the oauthlib call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+
+from django.http import HttpRequest
+from oauth2_provider.oauth2_backends import OAuthLibCore
+
+_current_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "django_idp_logout_request", default=None
+)
+
+
+def current_django_request() -> HttpRequest | None:
+    """The Django request being handled by the backend, when inside an oauthlib call."""
+    return _current_request.get()
+
+
+@contextmanager
+def _publish(request: HttpRequest):
+    token = _current_request.set(request)
+    try:
+        yield
+    finally:
+        _current_request.reset(token)
+
+
+class IdpLogoutBackendMixin:
+    """Compose into a project's own ``OAuthLibCore`` subclass (before it in the bases)."""
+
+    def validate_authorization_request(self, request):
+        with _publish(request):
+            return super().validate_authorization_request(request)
+
+    def create_authorization_response(self, request, scopes, credentials, allow):
+        with _publish(request):
+            return super().create_authorization_response(request, scopes, credentials, allow)
+
+
+class IdpLogoutOAuthLibCore(IdpLogoutBackendMixin, OAuthLibCore):
+    """Ready-made backend: ``OAUTH2_PROVIDER["OAUTH2_BACKEND_CLASS"]`` points here."""

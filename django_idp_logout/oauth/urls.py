@@ -1,0 +1,28 @@
+"""DOT's URL patterns with its logout and discovery views replaced by ours.
+
+Include this instead of ``oauth2_provider.urls``: ``path("o/", include("django_idp_logout.oauth.urls"))``.
+The namespace and every URL name stay DOT's, so ``reverse("oauth2_provider:...")`` keeps working and
+the issuer DOT derives from the discovery URL does not move.
+"""
+
+from django.urls import path, re_path
+from oauth2_provider import urls as dot_urls
+
+from ..views import EndSessionView
+from .discovery import IdpLogoutDiscoveryView
+
+app_name = "oauth2_provider"
+
+_REPLACEMENTS = {
+    "rp-initiated-logout": lambda: path("logout/", EndSessionView.as_view(), name="rp-initiated-logout"),
+    "oidc-connect-discovery-info": lambda: re_path(
+        r"^\.well-known/openid-configuration/?$",
+        IdpLogoutDiscoveryView.as_view(),
+        name="oidc-connect-discovery-info",
+    ),
+}
+
+urlpatterns = [
+    _REPLACEMENTS[pattern.name]() if pattern.name in _REPLACEMENTS else pattern
+    for pattern in dot_urls.urlpatterns
+]

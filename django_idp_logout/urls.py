@@ -1,0 +1,13 @@
+"""URLs of the provider side: ``include("django_idp_logout.urls")`` (namespace ``idp_logout``)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "idp_logout"
+
+urlpatterns = [
+    path("end-session/", views.EndSessionView.as_view(), name="end_session"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
+]
