@@ -78,8 +78,12 @@ class EndSessionView(View):
         return self.handle(request, request.POST)
 
     def handle(self, request: HttpRequest, params) -> HttpResponse:
-        form = self.form_class(data=params)
         ui_locales = params.get("ui_locales") if len(params.get("ui_locales", "")) <= 256 else None
+        with locales.override_for(ui_locales):
+            return self.validate_and_redirect(request, params, ui_locales)
+
+    def validate_and_redirect(self, request: HttpRequest, params, ui_locales: str | None) -> HttpResponse:
+        form = self.form_class(data=params)
         if not form.is_valid():
             return render_error(request, form.error_messages_for_page(), ui_locales=ui_locales)
         try:

@@ -44,7 +44,7 @@ def application_factory(db):
             "name": f"Client {n}",
             "client_id": f"client-{n}",
             "client_type": Application.CLIENT_CONFIDENTIAL,
-            "client_secret": f"secret-{n}-{secrets.token_hex(8)}",
+            "client_secret": f"secret-{n}-{secrets.token_hex(24)}",
             "hash_client_secret": False,
             "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
             "redirect_uris": REDIRECT_URI,

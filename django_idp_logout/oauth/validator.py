@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 
 from .backend import current_django_request
 
@@ -26,8 +27,9 @@ class IdpLogoutValidatorMixin:
         return bool(django_request is not None and django_request.user.is_authenticated)
 
     def validate_silent_authorization(self, request) -> bool:
-        """Consent is not needed: the client skips it, or the user already holds a live token of this
-        client covering the requested scopes (DOT's ``approval_prompt=auto`` rule)."""
+        """Consent is not needed, by the same rule DOT's ``AuthorizationView`` applies next: the client
+        skips it, or ``approval_prompt`` is "auto" and the user holds a live token of this client
+        covering the requested scopes. Otherwise the answer is ``consent_required``, never a form."""
         client = getattr(request, "client", None)
         if client is None:
             return False
@@ -35,6 +37,9 @@ class IdpLogoutValidatorMixin:
             return True
         django_request = current_django_request()
         if django_request is None or not django_request.user.is_authenticated:
+            return False
+        approval_prompt = django_request.GET.get("approval_prompt", oauth2_settings.REQUEST_APPROVAL_PROMPT)
+        if approval_prompt != "auto":
             return False
         tokens = get_access_token_model().objects.filter(
             user=django_request.user, application=client, expires__gt=timezone.now()

@@ -37,7 +37,7 @@ def validate_end_session_request(
         try:
             hint = verify_id_token_hint(id_token_hint, client_id=client_id, request=request)
         except InvalidHint as exc:
-            raise EndSessionError(str(exc))
+            raise EndSessionError(exc.args[0])
         application, subject, sid = hint.application, hint.subject, hint.sid
     elif client_id:
         application = get_application_model().objects.filter(client_id=client_id).first()
