@@ -10,4 +10,4 @@ class IdpLogoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, receivers  # noqa: F401  (register the system checks and receivers)

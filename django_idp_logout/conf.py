@@ -20,6 +20,12 @@ DEFAULTS: dict[str, Any] = {
     "SHOW_LOGOUT_PROMPT": True,
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT": True,
     "LOGOUT_ID_MAX_AGE": 600,
+    # Server-side sessions and coordinated token lifetimes
+    "COORDINATE_LIFETIME_WITH_USER_SESSION": False,
+    "KEEP_OFFLINE_ACCESS_TOKENS": False,
+    "SESSION_IDLE_TIMEOUT": None,
+    "SESSION_ABSOLUTE_TIMEOUT": None,
+    "SESSION_ACTIVITY_RESOLUTION": 60,
 }
 
 # Keys whose value is a dotted path to import.

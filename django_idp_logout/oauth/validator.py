@@ -1,28 +1,140 @@
-"""DOT validator mixin: silent re-authentication (``prompt=none``) done right.
+"""DOT validator mixin: tokens belong to the login session that authorized them.
 
-DOT 3.4.1 does not implement oauthlib's ``validate_silent_login`` / ``validate_silent_authorization``,
-so every ``prompt=none`` request of a signed-in user ends in a 500. Clients build their session checks
-on silent re-authentication, and the logout flow must be observable through it ("after logout,
-``prompt=none`` answers ``login_required``"), so the validator this app ships implements both.
+- Authorization codes, access tokens, refresh tokens (across rotation) and ID tokens are bound to the
+  ``UserSession`` of the browser that authorized the client; the client joins the session.
+- ID tokens carry the session's ``sid`` (refreshed ones included; userinfo does not).
+- A refresh of an ended or expired session of a coordinated client fails with ``invalid_grant``; a
+  successful refresh counts as activity. Token issuance locks the session row, as ``end_session``
+  does, so a refresh racing with logout never leaves a usable token of the ended session.
+- Silent re-authentication (``prompt=none``) is implemented: DOT 3.4.1 answers it with a 500.
 """
 
 from __future__ import annotations
 
+from django.db import router, transaction
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors
 
+from ..models import SessionToken, UserSession
+from ..services import sessions
 from .backend import current_django_request
+
+REQUEST_ATTR = "idp_logout_session"
+
+
+def _session_of(request) -> UserSession | None:
+    """The session the oauthlib request belongs to: set by validate_code / validate_refresh_token,
+    or, at the authorize endpoint, the browser's own session."""
+    user_session = getattr(request, REQUEST_ATTR, None)
+    if user_session is None:
+        django_request = current_django_request()
+        if django_request is not None:
+            from .. import browser
+
+            user_session = browser.current_user_session(django_request)
+            setattr(request, REQUEST_ATTR, user_session)
+    return user_session
+
+
+def _binding_session(**token) -> UserSession | None:
+    binding = SessionToken.objects.filter(**token).select_related("user_session").first()
+    return binding.user_session if binding else None
 
 
 class IdpLogoutValidatorMixin:
     """Compose into a project's own ``OAuth2Validator`` subclass (before it in the bases)."""
 
+    # --- Binding tokens to the session ---------------------------------------------------------
+
+    def _create_authorization_code(self, request, code, expires=None):
+        grant = super()._create_authorization_code(request, code, expires)
+        user_session = _session_of(request)
+        if user_session is not None:
+            sessions.add_client(user_session, request.client)
+            sessions.bind_token(user_session, request.client, grant=grant)
+        return grant
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid:
+            setattr(request, REQUEST_ATTR, _binding_session(grant__code=code, application=client))
+        return valid
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        user_session = _session_of(request)
+        if user_session is not None:
+            sessions.bind_token(user_session, request.client, access_token=access_token)
+        return access_token
+
+    def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous_refresh_token
+        )
+        user_session = _session_of(request)
+        if user_session is not None:
+            sessions.bind_token(user_session, request.client, refresh_token=refresh_token)
+        return refresh_token
+
+    def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
+        user_session = _session_of(request)
+        if user_session is not None:
+            self._refuse_if_ended(user_session, request)
+            sessions.bind_token(user_session, request.client, id_token=id_token)
+        return id_token
+
+    def get_id_token_dictionary(self, token, token_handler, request):
+        claims, expiration_time = super().get_id_token_dictionary(token, token_handler, request)
+        user_session = _session_of(request)
+        if user_session is not None:
+            claims["sid"] = user_session.sid  # OIDC Front-/Back-Channel Logout 1.0: same value everywhere
+        return claims, expiration_time
+
+    def get_discovery_claims(self, request):
+        return [*super().get_discovery_claims(request), "sid"]
+
+    # --- Refresh: ended sessions, activity, and the race with logout ---------------------------------
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        user_session = _binding_session(refresh_token=request.refresh_token_instance)
+        setattr(request, REQUEST_ATTR, user_session)
+        if user_session is not None and not sessions.is_live(user_session):
+            access_token = request.refresh_token_instance.access_token
+            scopes = access_token.scope.split() if access_token is not None else []
+            return sessions.may_outlive_session(client, scopes)
+        return True
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Runs inside DOT's transaction: the lock is held until the new tokens are committed.
+        user_session = _session_of(request)
+        if user_session is not None:
+            locked = self._refuse_if_ended(user_session, request)
+            if request.grant_type == "refresh_token":
+                sessions.record_activity(locked)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _refuse_if_ended(self, user_session: UserSession, request) -> UserSession:
+        """Lock the session row (as ``end_session`` does); refuse a coordinated client's tokens for an
+        ended or expired session with ``invalid_grant``."""
+        with transaction.atomic(using=router.db_for_write(UserSession)):
+            locked = UserSession.objects.select_for_update().get(pk=user_session.pk)
+            if not sessions.is_live(locked) and not sessions.may_outlive_session(
+                request.client, request.scopes
+            ):
+                raise errors.InvalidGrantError(description="The user's session has ended.", request=request)
+        return locked
+
+    # --- Silent re-authentication (prompt=none) ----------------------------------------------------
+
     def validate_silent_login(self, request) -> bool:
-        """The browser is signed in. DOT's ``AuthorizationView`` only reaches the validator for a
-        signed-in user (anonymous ``prompt=none`` gets ``login_required`` before), so this checks the
-        request the backend saw."""
+        """The browser is signed in with a live session. DOT's ``AuthorizationView`` only reaches the
+        validator for a signed-in user (anonymous ``prompt=none`` gets ``login_required`` before)."""
         django_request = current_django_request()
         return bool(django_request is not None and django_request.user.is_authenticated)
 

@@ -15,10 +15,11 @@ from typing import Any
 
 from django.core import signing
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 from oauth2_provider.models import get_application_model
 
+from .. import browser
 from ..conf import app_settings
-from . import binding
 
 PENDING_SALT = "django_idp_logout.logout_id"
 COMPLETED_SALT = "django_idp_logout.logged_out"
@@ -45,6 +46,7 @@ class LogoutRequest:
     logout_hint: str | None = None
     client_proven: bool = False
     subject: str | None = None
+    hint_sid: str | None = None
     session_id: str | None = None
     client_ids: list[str] = field(default_factory=list)
     frontchannel_logout_urls: list[str] = field(default_factory=list)
@@ -81,6 +83,7 @@ _PAYLOAD_FIELDS = (
     "logout_hint",
     "client_proven",
     "subject",
+    "hint_sid",
     "session_id",
     "client_ids",
     "parameters",
@@ -111,7 +114,7 @@ def _loads(value: str, *, salt: str) -> dict[str, Any]:
 def create_logout_id(request: HttpRequest, logout_request: LogoutRequest) -> str:
     """Sign ``logout_request`` for the logout page, bound to the current session (if signed in)."""
     data = asdict(logout_request)
-    data["binding"] = binding.current_binding(request)
+    data["binding"] = browser.current_sid(request)
     return _dumps(data, salt=PENDING_SALT)
 
 
@@ -143,6 +146,12 @@ def get_logout_context(request: HttpRequest, logout_id: str | None) -> LogoutReq
     Raises ``InvalidLogoutId`` for a tampered or expired value.
     """
     logout_request = _build(_loads(logout_id, salt=PENDING_SALT)) if logout_id else LogoutRequest()
+    user_session = browser.current_user_session(request)
+    if user_session is not None:
+        logout_request.session_id = user_session.sid
+        logout_request.client_ids = sorted(
+            user_session.session_clients.values_list("application__client_id", flat=True)
+        )
     logout_request.show_signout_prompt = not _may_skip_prompt(request, logout_request)
     return logout_request
 
@@ -158,7 +167,11 @@ def get_completed_context(completed_id: str | None) -> tuple[LogoutRequest, bool
 def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> bool:
     if not request.user.is_authenticated:
         return True  # nothing to confirm: nobody to sign out
-    if not logout_request.client_proven or not binding.matches(request, logout_request.binding):
+    own_sid = browser.current_sid(request)
+    if not logout_request.client_proven or not constant_time_compare(own_sid, logout_request.binding or "-"):
         return False
-    # The hint must belong to the signed-in user (RP-Initiated Logout 1.0 section 2).
+    # The hint must belong to THIS session (RP-Initiated Logout 1.0 section 2): by sid when the hint
+    # has one, else by subject.
+    if logout_request.hint_sid:
+        return constant_time_compare(logout_request.hint_sid, own_sid)
     return logout_request.subject == str(request.user.pk)

@@ -72,7 +72,7 @@ def validate_end_session_request(
         logout_hint=logout_hint or None,
         client_proven=bool(id_token_hint),
         subject=subject,
-        session_id=sid,
+        hint_sid=sid,
         parameters=parameters,
     )
 

@@ -1,0 +1,132 @@
+"""Admin: sessions (list, search, end) and per-client logout options inline on DOT's Application page."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from oauth2_provider.models import get_application_model
+
+from .conf import app_settings
+from .models import ClientLogoutSettings, EndReason, UserSession
+from .services.sessions import end_sessions
+
+
+class ClientLogoutSettingsInline(admin.StackedInline):
+    model = ClientLogoutSettings
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = _("logout")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        field = formset.form.base_fields["coordinate_lifetime_with_user_session"]
+        default = _("yes") if app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION else _("no")
+        field.choices = [
+            ("", _("Inherit the global setting (currently: %(default)s)") % {"default": default}),
+            (True, _("Yes")),
+            (False, _("No")),
+        ]
+        return formset
+
+
+Application = get_application_model()
+_dot_admin = admin.site._registry.get(Application)
+if _dot_admin is not None:
+    ApplicationAdminBase = type(_dot_admin)
+    admin.site.unregister(Application)
+
+    @admin.register(Application)
+    class ApplicationAdmin(ApplicationAdminBase):
+        inlines = [*getattr(ApplicationAdminBase, "inlines", []), ClientLogoutSettingsInline]
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", _("Active")), ("ended", _("Ended"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.active()
+        if self.value() == "ended":
+            return queryset.ended()
+        return queryset
+
+
+class ClientFilter(admin.SimpleListFilter):
+    title = _("client")
+    parameter_name = "client"
+
+    def lookups(self, request, model_admin):
+        return [
+            (app.client_id, app.name or app.client_id) for app in Application.objects.order_by("name")[:200]
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(session_clients__application__client_id=self.value())
+        return queryset
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    list_display = (
+        "sid_short",
+        "user",
+        "created_at",
+        "last_activity",
+        "ended_at",
+        "end_reason",
+        "client_count",
+        "token_count",
+    )
+    list_filter = (StateFilter, ClientFilter, "end_reason")
+    search_fields = ("user__username", "user__email", "sid")
+    readonly_fields = ("sid", "user", "created_at", "last_activity", "ended_at", "end_reason", "client_list")
+    exclude = ("clients",)
+    actions = ["end_selected_sessions"]
+    list_select_related = ("user",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _clients=Count("session_clients", distinct=True), _tokens=Count("tokens", distinct=True)
+            )
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("sid"))
+    def sid_short(self, obj):
+        return f"{obj.sid[:10]}…"
+
+    @admin.display(description=_("clients"), ordering="_clients")
+    def client_count(self, obj):
+        return obj._clients
+
+    @admin.display(description=_("tokens"), ordering="_tokens")
+    def token_count(self, obj):
+        return obj._tokens
+
+    @admin.display(description=_("clients"))
+    def client_list(self, obj):
+        return ", ".join(obj.session_clients.values_list("application__client_id", flat=True)) or "-"
+
+    @admin.action(
+        description=_("End selected sessions (revoke tokens, notify clients)"), permissions=["change"]
+    )
+    def end_selected_sessions(self, request, queryset):
+        ended = end_sessions(queryset.active(), reason=EndReason.TERMINATED)
+        self.message_user(
+            request,
+            ngettext("%(count)d session ended.", "%(count)d sessions ended.", len(ended))
+            % {"count": len(ended)},
+            messages.SUCCESS,
+        )

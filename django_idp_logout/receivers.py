@@ -1,0 +1,37 @@
+"""Receivers for Django's auth signals: any login starts (or resumes) a session, any logout ends it.
+
+``user_logged_out`` fires before the session is flushed, so the ``sid`` can still be read there.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.dispatch import receiver
+
+from . import browser
+from .models import EndReason, UserSession
+from .services import sessions
+
+
+@receiver(user_logged_in, dispatch_uid="django_idp_logout.receivers.start_session")
+def start_or_resume_session(sender, request, user, **kwargs) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    sid = request.session.get(browser.SID_SESSION_KEY)
+    existing = UserSession.objects.filter(sid=sid, user=user).first() if sid else None
+    if existing is not None and sessions.is_live(existing):
+        sessions.record_activity(existing)
+        return  # re-login of the same user in the same browser keeps the sid
+    browser.attach_new_session(request, user)
+
+
+@receiver(user_logged_out, dispatch_uid="django_idp_logout.receivers.end_session")
+def end_session_on_logout(sender, request, user, **kwargs) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    sid = request.session.get(browser.SID_SESSION_KEY)
+    if not sid:
+        return
+    user_session = UserSession.objects.filter(sid=sid).first()
+    if user_session is not None:
+        sessions.end_session(user_session=user_session, reason=EndReason.USER_LOGOUT)

@@ -1,0 +1,156 @@
+"""The lifecycle of login sessions: start, activity, expiry, coordination, and the ONE way to end them.
+
+Every path that ends a session (the logout page, ``django.contrib.auth.logout`` from anywhere, the
+admin, the Python API, expiry, an upstream logout) calls ``end_session``. It locks the session row, so
+a refresh racing with the logout either finishes first (and its tokens are then revoked with the rest)
+or sees the session ended and fails (``IdpLogoutValidatorMixin`` takes the same lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import router, transaction
+from django.utils import timezone
+
+from .. import signals
+from ..conf import app_settings
+from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
+from .revocation import RevocationCounts, revoke_session_tokens
+
+
+@dataclass
+class EndedSession:
+    """What ending a session did."""
+
+    user_session: UserSession
+    ended_now: bool
+    revoked_client_ids: list[str] = field(default_factory=list)
+    counts: RevocationCounts = field(default_factory=RevocationCounts)
+
+
+def _atomic():
+    return transaction.atomic(using=router.db_for_write(UserSession))
+
+
+def start_session(*, user) -> UserSession:
+    """A new login session for ``user``; ``session_started`` follows the commit."""
+    user_session = UserSession.objects.create(user=user)
+    transaction.on_commit(
+        lambda: signals.session_started.send(sender=UserSession, user_session=user_session),
+        using=router.db_for_write(UserSession),
+    )
+    return user_session
+
+
+def expiry_reason(user_session: UserSession, *, now=None) -> str | None:
+    """``session_expiration`` when the idle or absolute timeout has passed, else None."""
+    now = now or timezone.now()
+    idle, absolute = app_settings.SESSION_IDLE_TIMEOUT, app_settings.SESSION_ABSOLUTE_TIMEOUT
+    if idle and user_session.last_activity + timedelta(seconds=idle) <= now:
+        return EndReason.SESSION_EXPIRATION
+    if absolute and user_session.created_at + timedelta(seconds=absolute) <= now:
+        return EndReason.SESSION_EXPIRATION
+    return None
+
+
+def is_live(user_session: UserSession) -> bool:
+    return user_session.ended_at is None and expiry_reason(user_session) is None
+
+
+def record_activity(user_session: UserSession) -> None:
+    """Slide the idle timeout, writing at most once per ``SESSION_ACTIVITY_RESOLUTION`` seconds."""
+    now = timezone.now()
+    if now - user_session.last_activity < timedelta(seconds=app_settings.SESSION_ACTIVITY_RESOLUTION):
+        return
+    UserSession.objects.filter(pk=user_session.pk, ended_at__isnull=True).update(last_activity=now)
+    user_session.last_activity = now
+
+
+def add_client(user_session: UserSession, application) -> None:
+    """Record that ``application`` took part in the session (idempotent)."""
+    SessionClient.objects.get_or_create(user_session=user_session, application=application)
+
+
+def bind_token(user_session: UserSession, application, **token) -> SessionToken:
+    """Bind one token (``grant=``, ``access_token=``, ``refresh_token=`` or ``id_token=``) to the session."""
+    return SessionToken.objects.create(user_session=user_session, application=application, **token)
+
+
+def coordinated_application_ids(user_session: UserSession) -> dict[int, str]:
+    """The session's clients whose effective coordinate setting is true: {application pk: client_id}.
+
+    Per client: ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
+    ``COORDINATE_LIFETIME_WITH_USER_SESSION``. One query.
+    """
+    default = app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION
+    rows = SessionClient.objects.filter(user_session=user_session).values_list(
+        "application_id",
+        "application__client_id",
+        "application__logout_settings__coordinate_lifetime_with_user_session",
+    )
+    return {pk: client_id for pk, client_id, own in rows if (default if own is None else own)}
+
+
+def is_coordinated(application) -> bool:
+    """The effective coordinate setting of one client."""
+    own = (
+        ClientLogoutSettings.objects.filter(application=application)
+        .values_list("coordinate_lifetime_with_user_session", flat=True)
+        .first()
+    )
+    return app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION if own is None else own
+
+
+def may_outlive_session(application, scopes) -> bool:
+    """Whether tokens of ``application`` with ``scopes`` stay usable after their session ended: the
+    client is not coordinated, or the grant has ``offline_access`` and ``KEEP_OFFLINE_ACCESS_TOKENS``."""
+    if app_settings.KEEP_OFFLINE_ACCESS_TOKENS and "offline_access" in (scopes or []):
+        return True
+    return not is_coordinated(application)
+
+
+def end_session(*, user_session: UserSession, reason: str, revoke_tokens: bool = True) -> EndedSession:
+    """End ``user_session`` (once): mark it ended, revoke its coordinated clients' tokens, signal.
+
+    Idempotent: a session already ended is left as it is. The query count does not depend on the
+    number of tokens.
+    """
+    with _atomic():
+        locked = UserSession.objects.select_for_update().filter(pk=user_session.pk).first()
+        if locked is None or locked.ended_at is not None:
+            return EndedSession(user_session=locked or user_session, ended_now=False)
+        locked.ended_at = timezone.now()
+        locked.end_reason = reason
+        UserSession.objects.filter(pk=locked.pk).update(ended_at=locked.ended_at, end_reason=reason)
+        result = EndedSession(user_session=locked, ended_now=True)
+        if revoke_tokens:
+            coordinated = coordinated_application_ids(locked)
+            result.revoked_client_ids = sorted(coordinated.values())
+            result.counts = revoke_session_tokens(locked, coordinated)
+        transaction.on_commit(lambda: _send_ended_signals(result), using=router.db_for_write(UserSession))
+    user_session.ended_at, user_session.end_reason = locked.ended_at, locked.end_reason
+    return result
+
+
+def _send_ended_signals(result: EndedSession) -> None:
+    signals.session_ended.send(
+        sender=UserSession, user_session=result.user_session, reason=result.user_session.end_reason
+    )
+    if result.revoked_client_ids:
+        signals.tokens_revoked.send(
+            sender=UserSession,
+            user_session=result.user_session,
+            client_ids=result.revoked_client_ids,
+            counts=result.counts.as_dict(),
+        )
+
+
+def end_sessions(
+    sessions: Iterable[UserSession], *, reason: str = EndReason.TERMINATED, revoke_tokens: bool = True
+) -> list[EndedSession]:
+    """End several sessions, each through ``end_session``; returns those ended now."""
+    results = [end_session(user_session=s, reason=reason, revoke_tokens=revoke_tokens) for s in sessions]
+    return [r for r in results if r.ended_now]
