@@ -9,8 +9,16 @@ from django.urls import NoReverseMatch, resolve, reverse
 
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
 
-POSITIVE_INT_SETTINGS = ("LOGOUT_ID_MAX_AGE",)
-BOOLEAN_SETTINGS = ("SHOW_LOGOUT_PROMPT", "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT")
+POSITIVE_INT_SETTINGS = ("LOGOUT_ID_MAX_AGE", "SESSION_ACTIVITY_RESOLUTION")
+OPTIONAL_POSITIVE_INT_SETTINGS = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT")
+BOOLEAN_SETTINGS = (
+    "SHOW_LOGOUT_PROMPT",
+    "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT",
+    "COORDINATE_LIFETIME_WITH_USER_SESSION",
+    "KEEP_OFFLINE_ACCESS_TOKENS",
+)
+MIDDLEWARE_PATH = "django_idp_logout.middleware.UserSessionMiddleware"
+AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
 
 @register(Tags.compatibility)
@@ -35,6 +43,15 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_idp_logout.E002",
                 )
             )
+    for key in OPTIONAL_POSITIVE_INT_SETTINGS:
+        value = user.get(key, DEFAULTS[key])
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}[{key!r}] must be None or a positive number of seconds, not {value!r}.",
+                    id="django_idp_logout.E002",
+                )
+            )
     for key in BOOLEAN_SETTINGS:
         value = user.get(key, DEFAULTS[key])
         if not isinstance(value, bool):
@@ -45,6 +62,33 @@ def check_settings(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def check_middleware(app_configs=None, **kwargs):
+    from django.conf import settings
+
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH not in middleware:
+        return [
+            Error(
+                "UserSessionMiddleware is not installed: a session ended from the admin, by expiry or by "
+                "the API stays signed in in its browser.",
+                hint=f'Add "{MIDDLEWARE_PATH}" to MIDDLEWARE, after AuthenticationMiddleware.',
+                id="django_idp_logout.E016",
+            )
+        ]
+    if AUTH_MIDDLEWARE_PATH in middleware and middleware.index(MIDDLEWARE_PATH) < middleware.index(
+        AUTH_MIDDLEWARE_PATH
+    ):
+        return [
+            Error(
+                "UserSessionMiddleware runs before AuthenticationMiddleware and cannot see the user.",
+                hint=f'Move "{MIDDLEWARE_PATH}" after "{AUTH_MIDDLEWARE_PATH}".',
+                id="django_idp_logout.E017",
+            )
+        ]
+    return []
 
 
 @register(Tags.security)

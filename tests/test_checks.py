@@ -13,6 +13,7 @@ def ids(messages):
 
 def test_default_test_configuration_is_clean():
     assert checks.check_settings() == []
+    assert checks.check_middleware() == []
     assert checks.check_oidc_provider() == []
     assert checks.check_urls() == []
 
@@ -32,6 +33,24 @@ def test_unknown_setting_names_the_closest_known_one(settings):
 def test_logout_id_max_age_must_be_positive_seconds(settings, value):
     settings.IDP_LOGOUT = {"LOGOUT_ID_MAX_AGE": value}
     assert ids(checks.check_settings()) == ["django_idp_logout.E002"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "60", 1.5])
+def test_timeouts_must_be_none_or_positive_seconds(settings, value):
+    settings.IDP_LOGOUT = {"SESSION_IDLE_TIMEOUT": value}
+    assert ids(checks.check_settings()) == ["django_idp_logout.E002"]
+
+
+def test_missing_middleware_is_an_error(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "idp_logout" not in m]
+    assert ids(checks.check_middleware()) == ["django_idp_logout.E016"]
+
+
+def test_middleware_before_authentication_is_an_error(settings):
+    settings.MIDDLEWARE = ["django_idp_logout.middleware.UserSessionMiddleware"] + [
+        m for m in settings.MIDDLEWARE if "idp_logout" not in m
+    ]
+    assert ids(checks.check_middleware()) == ["django_idp_logout.E017"]
 
 
 def test_boolean_settings_must_be_booleans(settings):
