@@ -36,7 +36,7 @@ def test_refresh_racing_with_logout_leaves_no_usable_token(user, application, oi
         barrier = threading.Barrier(2)
         results = {}
 
-        def do_refresh(refresh_token=tokens["refresh_token"]):
+        def do_refresh(refresh_token=tokens["refresh_token"], barrier=barrier, results=results):
             try:
                 barrier.wait()
                 results["refresh"] = Client().post(
@@ -51,7 +51,7 @@ def test_refresh_racing_with_logout_leaves_no_usable_token(user, application, oi
             finally:
                 connections.close_all()
 
-        def do_logout(session=user_session):
+        def do_logout(session=user_session, barrier=barrier, results=results):
             try:
                 barrier.wait()
                 results["end"] = end_session(user_session=session, reason=EndReason.TERMINATED)
