@@ -23,6 +23,11 @@ REDIRECT_URI = "https://rp.example.com/callback"
 POST_LOGOUT_URI = "https://rp.example.com/signed-out"
 
 
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256 code challenge."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password")
@@ -73,7 +78,7 @@ def oidc_login(client):
         if "_auth_user_id" not in browser.session:
             browser.force_login(user)
         verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        challenge = pkce_challenge(verifier)
         query = urlencode(
             {
                 "response_type": "code",

@@ -1,21 +1,18 @@
 """prompt=none before and after logout (RP-Initiated Logout 1.0 section 2: login_required afterwards)."""
 
-import base64
-import hashlib
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.urls import reverse
 
-from tests.conftest import POST_LOGOUT_URI, REDIRECT_URI, end_session_url
+from tests.conftest import POST_LOGOUT_URI, REDIRECT_URI, end_session_url, pkce_challenge
 
 pytestmark = pytest.mark.django_db
 
 
 def silent_authorize(client, application, *, scope="openid"):
-    verifier = "v" * 50
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    challenge = pkce_challenge("v" * 50)
     query = urlencode(
         {
             "response_type": "code",
