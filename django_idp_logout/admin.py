@@ -9,7 +9,9 @@ from django.utils.translation import ngettext
 from oauth2_provider.models import get_application_model
 
 from .conf import app_settings
-from .models import ClientLogoutSettings, EndReason, UserSession
+from .delivery import dispatch
+from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
+from .services.notifications import retry_now
 from .services.sessions import end_sessions
 
 
@@ -17,7 +19,7 @@ class ClientLogoutSettingsInline(admin.StackedInline):
     model = ClientLogoutSettings
     can_delete = False
     max_num = 1
-    verbose_name_plural = _("logout")
+    verbose_name = verbose_name_plural = _("Logout")
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -128,5 +130,38 @@ class UserSessionAdmin(admin.ModelAdmin):
             request,
             ngettext("%(count)d session ended.", "%(count)d sessions ended.", len(ended))
             % {"count": len(ended)},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(BackchannelNotification)
+class BackchannelNotificationAdmin(admin.ModelAdmin):
+    list_display = (
+        "application",
+        "uri",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("status", ("application", admin.RelatedOnlyFieldListFilter), "reason")
+    search_fields = ("uri", "user_session__sid", "user_session__user__username")
+    readonly_fields = [f.name for f in BackchannelNotification._meta.fields]
+    actions = ["retry_now"]
+    list_select_related = ("application",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Retry now"), permissions=["change"])
+    def retry_now(self, request, queryset):
+        ids = retry_now(queryset)
+        dispatch(ids)
+        self.message_user(
+            request,
+            ngettext("%(count)d notification queued.", "%(count)d notifications queued.", len(ids))
+            % {"count": len(ids)},
             messages.SUCCESS,
         )

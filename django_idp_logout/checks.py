@@ -9,13 +9,25 @@ from django.urls import NoReverseMatch, resolve, reverse
 
 from .conf import DEFAULTS, SETTINGS_NAME, app_settings
 
-POSITIVE_INT_SETTINGS = ("LOGOUT_ID_MAX_AGE", "SESSION_ACTIVITY_RESOLUTION")
+POSITIVE_INT_SETTINGS = (
+    "LOGOUT_ID_MAX_AGE",
+    "SESSION_ACTIVITY_RESOLUTION",
+    "FRONTCHANNEL_TIMEOUT",
+    "BACKCHANNEL_THREADS",
+    "BACKCHANNEL_TIMEOUT",
+    "BACKCHANNEL_MAX_ATTEMPTS",
+    "BACKCHANNEL_RETRY_DELAY",
+    "LOGOUT_TOKEN_LIFETIME",
+)
 OPTIONAL_POSITIVE_INT_SETTINGS = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT")
 BOOLEAN_SETTINGS = (
     "SHOW_LOGOUT_PROMPT",
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT",
     "COORDINATE_LIFETIME_WITH_USER_SESSION",
     "KEEP_OFFLINE_ACCESS_TOKENS",
+    "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES",
+    "LOGOUT_TOKEN_INCLUDE_REASON",
+    "EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT",
 )
 MIDDLEWARE_PATH = "django_idp_logout.middleware.UserSessionMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -61,7 +73,47 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_idp_logout.E003",
                 )
             )
+    errors.extend(_check_delivery(user.get("BACKCHANNEL_DELIVERY", DEFAULTS["BACKCHANNEL_DELIVERY"])))
     return errors
+
+
+def _check_delivery(mode):
+    from .delivery import STRATEGIES
+
+    if mode not in STRATEGIES:
+        return [
+            Error(
+                f"{SETTINGS_NAME}['BACKCHANNEL_DELIVERY'] must be one of {', '.join(STRATEGIES)}, "
+                f"not {mode!r}.",
+                id="django_idp_logout.E004",
+            )
+        ]
+    if mode == "celery":
+        try:
+            import celery  # noqa: F401
+        except ImportError:
+            return [
+                Error(
+                    "BACKCHANNEL_DELIVERY is 'celery' but Celery is not installed.",
+                    hint="pip install 'django-idp-logout[celery]', or use 'thread'.",
+                    id="django_idp_logout.E005",
+                )
+            ]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_deploy(app_configs=None, **kwargs):
+    if app_settings.BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES:
+        return [
+            Warning(
+                "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES is on: back-channel logout may POST to internal "
+                "addresses (SSRF).",
+                hint="Turn it off in production unless every client's back-channel URI is trusted.",
+                id="django_idp_logout.W030",
+            )
+        ]
+    return []
 
 
 @register(Tags.security)

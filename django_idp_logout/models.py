@@ -6,9 +6,12 @@ Side tables only: DOT's models are never swapped, and every reference to them go
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -165,9 +168,117 @@ class ClientLogoutSettings(models.Model):
         ),
     )
 
+    frontchannel_logout_uri = models.CharField(
+        _("front-channel logout URI"),
+        max_length=2048,
+        blank=True,
+        help_text=_("OIDC Front-Channel Logout 1.0: loaded in an iframe on the logged-out page."),
+    )
+    frontchannel_logout_session_required = models.BooleanField(
+        _("front-channel logout session required"),
+        default=True,
+        help_text=_("Add iss and sid to the front-channel logout URI."),
+    )
+    backchannel_logout_uri = models.CharField(
+        _("back-channel logout URI"),
+        max_length=2048,
+        blank=True,
+        help_text=_("OIDC Back-Channel Logout 1.0: receives a logout token by POST when a session ends."),
+    )
+    backchannel_logout_session_required = models.BooleanField(
+        _("back-channel logout session required"),
+        default=True,
+        help_text=_("The client needs the sid claim in logout tokens."),
+    )
+    logout_token_typ = models.CharField(
+        _("logout token typ header"),
+        max_length=32,
+        default="logout+jwt",
+        choices=[("logout+jwt", "logout+jwt"), ("JWT", "JWT")],
+        help_text=_(
+            "Back-Channel Logout 1.0 recommends logout+jwt; choose JWT only for clients that reject it."
+        ),
+    )
+
     class Meta:
         verbose_name = _("client logout settings")
         verbose_name_plural = _("client logout settings")
 
     def __str__(self) -> str:
         return str(self.application)
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("frontchannel_logout_uri", "backchannel_logout_uri"):
+            message = logout_uri_error(getattr(self, name))
+            if message:
+                errors[name] = message
+        if errors:
+            raise ValidationError(errors)
+
+
+def logout_uri_error(uri: str) -> str | None:
+    """Why ``uri`` is not acceptable as a logout URI, or None. Absolute, no fragment, https (http only
+    for loopback hosts or with DEBUG)."""
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return _("Enter an absolute http(s) URI, e.g. https://rp.example.com/logout.")
+    if "#" in uri:
+        return _("A logout URI must not have a fragment (#...).")
+    if parts.scheme == "http" and not (settings.DEBUG or _is_loopback(parts.hostname)):
+        return _("Use https: http is only allowed for loopback hosts or with DEBUG.")
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class BackchannelNotification(models.Model):
+    """Outbox row: one back-channel logout notification per (session, client).
+
+    Written in the transaction that ends the session, so a crash between commit and delivery loses
+    nothing: ``idp_logout_deliver`` (or the Celery beat task) sends whatever is due.
+    """
+
+    user_session = models.ForeignKey(UserSession, on_delete=models.CASCADE, related_name="notifications")
+    application = models.ForeignKey(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    uri = models.CharField(_("back-channel logout URI"), max_length=2048)
+    reason = models.CharField(_("reason"), max_length=32, choices=EndReason.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_status_code = models.PositiveIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("back-channel notification")
+        verbose_name_plural = _("back-channel notifications")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_session", "application"], name="idp_logout_notification_once"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="idp_logout_notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.uri} ({self.status})"

@@ -17,3 +17,11 @@ session_ended = Signal()
 # kwargs: user_session, client_ids (list of str), counts (dict with keys refresh_tokens,
 # access_tokens, id_tokens, grants: rows revoked or deleted).
 tokens_revoked = Signal()
+
+# A back-channel logout notification was accepted by the client (HTTP 200 or 204).
+# sender: BackchannelNotification; kwargs: notification, status_code.
+backchannel_logout_delivered = Signal()
+
+# A back-channel logout attempt failed.  sender: BackchannelNotification; kwargs: notification,
+# error (short reason), final (True when no retry will follow).
+backchannel_logout_failed = Signal()

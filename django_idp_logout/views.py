@@ -34,6 +34,7 @@ from .services.context import (
     get_logout_context,
 )
 from .services.endsession import EndSessionError, validate_end_session_request
+from .services.notifications import frame_origins
 
 try:  # Django 5.1+: opt out of LoginRequiredMiddleware
     from django.contrib.auth.decorators import login_not_required
@@ -155,7 +156,8 @@ class LoggedOutView(View):
             logout_request, confirmed = LogoutRequest(), False
         redirect_url = logout_request.redirect_url(confirmed=confirmed)
         automatic = bool(redirect_url) and app_settings.AUTOMATIC_REDIRECT_AFTER_SIGN_OUT
-        if automatic and not logout_request.frontchannel_logout_urls:
+        frames = logout_request.frontchannel_logout_urls
+        if automatic and not frames:
             return ClientRedirect(redirect_url)
         with locales.override_for(logout_request.ui_locales):
             response = render(
@@ -165,7 +167,13 @@ class LoggedOutView(View):
                     "logout_request": logout_request,
                     "redirect_url": redirect_url,
                     "automatic_redirect": automatic,
+                    "frontchannel_logout_urls": frames,
+                    "redirect_data": {"url": redirect_url, "timeout": app_settings.FRONTCHANNEL_TIMEOUT},
+                    "frontchannel_timeout": app_settings.FRONTCHANNEL_TIMEOUT,
                 },
             )
         response["Cache-Control"] = "no-store"
+        if frames:
+            # Front-Channel Logout 1.0: this page may frame exactly the session's clients.
+            response["Content-Security-Policy"] = "frame-src " + " ".join(frame_origins(frames))
         return response

@@ -175,3 +175,25 @@ def follow_to_logout_page(client, response):
 
 def is_signed_in(client) -> bool:
     return "_auth_user_id" in client.session
+
+
+@pytest.fixture
+def backchannel_receiver():
+    """A threaded HTTP server on 127.0.0.1 recording every back-channel POST."""
+    from tests.receivers import Receiver
+
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def logout_settings_factory():
+    """Give a client logout options (back-/front-channel URIs, coordination)."""
+    from django_idp_logout.models import ClientLogoutSettings
+
+    def make(application, **fields):
+        row, _ = ClientLogoutSettings.objects.update_or_create(application=application, defaults=fields)
+        return row
+
+    return make

@@ -446,8 +446,8 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
 
     add_client(user_session, application)
     bind_many(user_session, application, count)
-    # lock, mark ended, coordinated clients, 4 revocation statements, detach, binding clean-up, savepoints
-    with django_assert_num_queries(11):
+    # savepoint pair, lock, mark ended, coordinated clients, 6 revocation statements, back-channel targets
+    with django_assert_num_queries(12):
         result = api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
     assert result.counts.as_dict() == {
         "refresh_tokens": count,

@@ -38,7 +38,12 @@ class IdpLogoutDiscoveryView(ConnectDiscoveryInfoView):
         return ours
 
     def logout_metadata(self, request) -> dict:
-        metadata = {}
+        metadata = {
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+        }
         if oauth2_settings.OIDC_RP_INITIATED_LOGOUT_ENABLED:
             metadata["end_session_endpoint"] = absolute_endpoint(request, reverse("idp_logout:end_session"))
         return metadata

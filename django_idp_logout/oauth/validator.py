@@ -36,6 +36,10 @@ def _session_of(request) -> UserSession | None:
 
             user_session = browser.current_user_session(django_request)
             setattr(request, REQUEST_ATTR, user_session)
+            if user_session is not None and getattr(request, "client", None) is not None:
+                # An authorization at the authorize endpoint (code, implicit or hybrid): the client
+                # takes part in the session.
+                sessions.add_client(user_session, request.client)
     return user_session
 
 
@@ -53,7 +57,6 @@ class IdpLogoutValidatorMixin:
         grant = super()._create_authorization_code(request, code, expires)
         user_session = _session_of(request)
         if user_session is not None:
-            sessions.add_client(user_session, request.client)
             sessions.bind_token(user_session, request.client, grant=grant)
         return grant
 

@@ -20,6 +20,7 @@ from oauth2_provider.models import get_application_model
 
 from .. import browser
 from ..conf import app_settings
+from .notifications import frontchannel_urls
 
 PENDING_SALT = "django_idp_logout.logout_id"
 COMPLETED_SALT = "django_idp_logout.logged_out"
@@ -132,7 +133,12 @@ def _build(data: dict[str, Any]) -> LogoutRequest:
     if logout_request.client_id:
         app = get_application_model().objects.filter(client_id=logout_request.client_id).first()
         if app is None:  # deleted since: forget the client, never redirect to it
-            return LogoutRequest(ui_locales=logout_request.ui_locales, binding=logout_request.binding)
+            return LogoutRequest(
+                ui_locales=logout_request.ui_locales,
+                binding=logout_request.binding,
+                session_id=logout_request.session_id,
+                client_ids=logout_request.client_ids,
+            )
         logout_request.client_name = app.name or app.client_id
     return logout_request
 
@@ -152,6 +158,9 @@ def get_logout_context(request: HttpRequest, logout_id: str | None) -> LogoutReq
         logout_request.client_ids = sorted(
             user_session.session_clients.values_list("application__client_id", flat=True)
         )
+        logout_request.frontchannel_logout_urls = frontchannel_urls(
+            sid=logout_request.session_id, client_ids=logout_request.client_ids
+        )
     logout_request.show_signout_prompt = not _may_skip_prompt(request, logout_request)
     return logout_request
 
@@ -161,7 +170,11 @@ def get_completed_context(completed_id: str | None) -> tuple[LogoutRequest, bool
     if not completed_id:
         return LogoutRequest(), False
     data = _loads(completed_id, salt=COMPLETED_SALT)
-    return _build(data), bool(data.get("confirmed"))
+    logout_request = _build(data)
+    logout_request.frontchannel_logout_urls = frontchannel_urls(
+        sid=logout_request.session_id, client_ids=logout_request.client_ids
+    )
+    return logout_request, bool(data.get("confirmed"))
 
 
 def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> bool:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from .. import signals
 from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
+from . import notifications
 from .revocation import RevocationCounts, revoke_session_tokens
 
 
@@ -29,6 +30,7 @@ class EndedSession:
     ended_now: bool
     revoked_client_ids: list[str] = field(default_factory=list)
     counts: RevocationCounts = field(default_factory=RevocationCounts)
+    notification_ids: list[int] = field(default_factory=list)
 
 
 def _atomic():
@@ -112,8 +114,11 @@ def may_outlive_session(application, scopes) -> bool:
     return not is_coordinated(application)
 
 
-def end_session(*, user_session: UserSession, reason: str, revoke_tokens: bool = True) -> EndedSession:
-    """End ``user_session`` (once): mark it ended, revoke its coordinated clients' tokens, signal.
+def end_session(
+    *, user_session: UserSession, reason: str, revoke_tokens: bool = True, notify_clients: bool = True
+) -> EndedSession:
+    """End ``user_session`` (once): mark it ended, revoke its coordinated clients' tokens, queue the
+    back-channel notifications (in the same transaction), then, after commit, signal and deliver.
 
     Idempotent: a session already ended is left as it is. The query count does not depend on the
     number of tokens.
@@ -130,9 +135,18 @@ def end_session(*, user_session: UserSession, reason: str, revoke_tokens: bool =
             coordinated = coordinated_application_ids(locked)
             result.revoked_client_ids = sorted(coordinated.values())
             result.counts = revoke_session_tokens(locked, coordinated)
-        transaction.on_commit(lambda: _send_ended_signals(result), using=router.db_for_write(UserSession))
+        if notify_clients:
+            result.notification_ids = notifications.queue_backchannel(locked, reason=reason)
+        transaction.on_commit(lambda: _after_commit(result), using=router.db_for_write(UserSession))
     user_session.ended_at, user_session.end_reason = locked.ended_at, locked.end_reason
     return result
+
+
+def _after_commit(result: EndedSession) -> None:
+    _send_ended_signals(result)
+    from ..delivery import dispatch
+
+    dispatch(result.notification_ids)
 
 
 def _send_ended_signals(result: EndedSession) -> None:
@@ -149,8 +163,15 @@ def _send_ended_signals(result: EndedSession) -> None:
 
 
 def end_sessions(
-    sessions: Iterable[UserSession], *, reason: str = EndReason.TERMINATED, revoke_tokens: bool = True
+    sessions: Iterable[UserSession],
+    *,
+    reason: str = EndReason.TERMINATED,
+    revoke_tokens: bool = True,
+    notify_clients: bool = True,
 ) -> list[EndedSession]:
     """End several sessions, each through ``end_session``; returns those ended now."""
-    results = [end_session(user_session=s, reason=reason, revoke_tokens=revoke_tokens) for s in sessions]
+    results = [
+        end_session(user_session=s, reason=reason, revoke_tokens=revoke_tokens, notify_clients=notify_clients)
+        for s in sessions
+    ]
     return [r for r in results if r.ended_now]
