@@ -88,7 +88,18 @@ class UserSessionAdmin(admin.ModelAdmin):
     )
     list_filter = (StateFilter, ClientFilter, "end_reason")
     search_fields = ("user__username", "user__email", "sid")
-    readonly_fields = ("sid", "user", "created_at", "last_activity", "ended_at", "end_reason", "client_list")
+    readonly_fields = (
+        "sid",
+        "user",
+        "created_at",
+        "last_activity",
+        "ended_at",
+        "end_reason",
+        "client_list",
+        "upstream_issuer",
+        "upstream_sid",
+        "upstream_sub",
+    )
     exclude = ("clients",)
     actions = ["end_selected_sessions"]
     list_select_related = ("user",)

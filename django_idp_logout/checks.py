@@ -218,6 +218,59 @@ def _check_dot_classes(oauth2_settings):
     return errors
 
 
+SESSION_REFRESH_PATH = "mozilla_django_oidc.middleware.SessionRefresh"
+EXEMPT_URL_NAMES = (
+    "idp_logout:end_session",
+    "idp_logout:logout",
+    "idp_logout:logged_out",
+    "idp_logout:external_logout_callback",
+)
+
+
+@register(Tags.compatibility)
+def check_external_logout(app_configs=None, **kwargs):
+    """mozilla-django-oidc: the ID token must be stored for upstream logout, and SessionRefresh must not
+    bounce our logout pages to the upstream provider with prompt=none."""
+    from django.conf import settings
+
+    backends = list(getattr(settings, "AUTHENTICATION_BACKENDS", []))
+    from .services.external import is_upstream_backend
+
+    if not any(is_upstream_backend(path) for path in backends):
+        return []
+    errors = []
+    if not getattr(settings, "OIDC_STORE_ID_TOKEN", False):
+        errors.append(
+            Warning(
+                "OIDC_STORE_ID_TOKEN is off: users who signed in through the upstream provider cannot be "
+                "signed out there (no id_token_hint).",
+                hint="Set OIDC_STORE_ID_TOKEN = True.",
+                id="django_idp_logout.W040",
+            )
+        )
+    if not (app_settings.UPSTREAM_END_SESSION_ENDPOINT or app_settings.UPSTREAM_DISCOVERY_URL):
+        errors.append(
+            Warning(
+                "No upstream end session endpoint: logout ends the session here only.",
+                hint='Set IDP_LOGOUT["UPSTREAM_END_SESSION_ENDPOINT"] or ["UPSTREAM_DISCOVERY_URL"].',
+                id="django_idp_logout.W041",
+            )
+        )
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    exempt = set(getattr(settings, "OIDC_EXEMPT_URLS", []))
+    missing = [name for name in EXEMPT_URL_NAMES if name not in exempt]
+    if SESSION_REFRESH_PATH in middleware and missing:
+        errors.append(
+            Error(
+                "mozilla-django-oidc's SessionRefresh would redirect our logout pages to the upstream "
+                f"provider: {', '.join(missing)} are not in OIDC_EXEMPT_URLS.",
+                hint="OIDC_EXEMPT_URLS += [" + ", ".join(repr(n) for n in missing) + "]",
+                id="django_idp_logout.E042",
+            )
+        )
+    return errors
+
+
 @register(Tags.urls)
 def check_urls(app_configs=None, **kwargs):
     from .oauth.discovery import IdpLogoutDiscoveryView

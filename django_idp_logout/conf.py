@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGOUT_TOKEN_LIFETIME": 120,
     "LOGOUT_TOKEN_INCLUDE_REASON": True,
     "EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT": True,
+    # Upstream (external) logout through mozilla-django-oidc
+    "UPSTREAM_END_SESSION_ENDPOINT": None,
+    "UPSTREAM_DISCOVERY_URL": None,
+    "UPSTREAM_ISSUER": None,
 }
 
 # Keys whose value is a dotted path to import.

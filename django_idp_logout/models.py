@@ -52,6 +52,12 @@ class UserSession(models.Model):
     last_activity = models.DateTimeField(_("last activity"), default=timezone.now)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     end_reason = models.CharField(_("end reason"), max_length=32, blank=True, choices=EndReason.choices)
+    # Set when the user signed in through an upstream provider (mozilla-django-oidc): what the return
+    # trip of an external logout needs, captured at login because auth.logout() flushes the session.
+    upstream_issuer = models.CharField(_("upstream issuer"), max_length=512, blank=True)
+    upstream_sid = models.CharField(_("upstream sid"), max_length=255, blank=True)
+    upstream_sub = models.CharField(_("upstream subject"), max_length=255, blank=True)
+    upstream_id_token = models.TextField(_("upstream ID token"), blank=True, editable=False)
     clients = models.ManyToManyField(
         oauth2_settings.APPLICATION_MODEL,
         through="SessionClient",
@@ -67,6 +73,8 @@ class UserSession(models.Model):
         indexes = [
             models.Index(fields=["ended_at", "last_activity"], name="idp_logout_us_idle"),
             models.Index(fields=["ended_at", "created_at"], name="idp_logout_us_absolute"),
+            models.Index(fields=["upstream_issuer", "upstream_sid"], name="idp_logout_us_upstream_sid"),
+            models.Index(fields=["upstream_issuer", "upstream_sub"], name="idp_logout_us_upstream_sub"),
         ]
 
     def __str__(self) -> str:

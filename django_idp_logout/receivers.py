@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
 from . import browser
 from .models import EndReason, UserSession
-from .services import sessions
+from .services import external, sessions
 
 
 @receiver(user_logged_in, dispatch_uid="django_idp_logout.receivers.start_session")
@@ -18,11 +19,15 @@ def start_or_resume_session(sender, request, user, **kwargs) -> None:
     if request is None or not hasattr(request, "session"):
         return
     sid = request.session.get(browser.SID_SESSION_KEY)
-    existing = UserSession.objects.filter(sid=sid, user=user).first() if sid else None
-    if existing is not None and sessions.is_live(existing):
-        sessions.record_activity(existing)
-        return  # re-login of the same user in the same browser keeps the sid
-    browser.attach_new_session(request, user)
+    user_session = UserSession.objects.filter(sid=sid, user=user).first() if sid else None
+    if user_session is not None and sessions.is_live(user_session):
+        sessions.record_activity(user_session)  # re-login of the same user in the same browser keeps the sid
+    else:
+        user_session = browser.attach_new_session(request, user)
+    if external.is_upstream_backend(request.session.get(BACKEND_SESSION_KEY)):
+        external.record_upstream_login(
+            user_session, id_token=request.session.get(external.ID_TOKEN_SESSION_KEY)
+        )
 
 
 @receiver(user_logged_out, dispatch_uid="django_idp_logout.receivers.end_session")

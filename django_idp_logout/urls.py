@@ -10,4 +10,9 @@ urlpatterns = [
     path("end-session/", views.EndSessionView.as_view(), name="end_session"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
+    path(
+        "logout/external/callback/",
+        views.ExternalLogoutCallbackView.as_view(),
+        name="external_logout_callback",
+    ),
 ]

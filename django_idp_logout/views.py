@@ -22,9 +22,10 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from . import locales
+from . import browser, locales
 from .conf import app_settings
 from .forms import EndSessionRequestForm, LogoutConfirmForm
+from .services import external
 from .services.context import (
     InvalidLogoutId,
     LogoutRequest,
@@ -100,6 +101,23 @@ def logged_out_redirect(logout_request: LogoutRequest, *, confirmed: bool) -> Ht
     return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
 
 
+def sign_out(request: HttpRequest, logout_request: LogoutRequest, *, confirmed: bool) -> HttpResponse:
+    """``auth.logout`` (which ends the server-side session), then the logged-out page, by way of the
+    upstream provider's end session endpoint when the user signed in through one."""
+    user_session = browser.current_user_session(request, create=False)
+    upstream_id_token = user_session.upstream_id_token if user_session is not None else ""
+    logout(request)
+    completed_id = create_completed_id(logout_request, confirmed=confirmed)
+    if upstream_id_token:
+        callback = request.build_absolute_uri(reverse("idp_logout:external_logout_callback"))
+        upstream = external.upstream_logout_url(
+            id_token=upstream_id_token, callback_url=callback, completed_id=completed_id
+        )
+        if upstream:
+            return HttpResponseRedirect(upstream)
+    return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
+
+
 @method_decorator([csrf_protect, never_cache, login_not_required], name="dispatch")
 class LogoutView(View):
     """The logout prompt (Duende's logout page)."""
@@ -120,8 +138,7 @@ class LogoutView(View):
         if not request.user.is_authenticated:
             return logged_out_redirect(logout_request, confirmed=False)
         if not logout_request.show_signout_prompt or not app_settings.SHOW_LOGOUT_PROMPT:
-            logout(request)
-            return logged_out_redirect(logout_request, confirmed=False)
+            return sign_out(request, logout_request, confirmed=False)
         form = self.form_class(initial={"logout_id": logout_id or ""})
         with locales.override_for(logout_request.ui_locales):
             return render(request, self.template_name, {"form": form, "logout_request": logout_request})
@@ -137,9 +154,9 @@ class LogoutView(View):
         if "cancel" in request.POST:
             with locales.override_for(logout_request.ui_locales):
                 return render(request, self.cancelled_template_name, {"logout_request": logout_request})
-        if request.user.is_authenticated:
-            logout(request)
-        return logged_out_redirect(logout_request, confirmed=True)
+        if not request.user.is_authenticated:
+            return logged_out_redirect(logout_request, confirmed=True)
+        return sign_out(request, logout_request, confirmed=True)
 
 
 @method_decorator([never_cache, login_not_required], name="dispatch")
@@ -177,3 +194,28 @@ class LoggedOutView(View):
             # Front-Channel Logout 1.0: this page may frame exactly the session's clients.
             response["Content-Security-Policy"] = "frame-src " + " ".join(frame_origins(frames))
         return response
+
+
+@method_decorator([never_cache, login_not_required], name="dispatch")
+class ExternalLogoutCallbackView(View):
+    """Where the upstream provider sends the browser back after its own logout."""
+
+    http_method_names = ["get", "options"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            completed_id = external.completed_id_from_state(request.GET.get("state"))
+        except external.InvalidState:
+            # Our own logout already happened: finish locally, no redirect to any client, no loop.
+            response = render(
+                request,
+                LoggedOutView.template_name,
+                {
+                    "logout_request": LogoutRequest(),
+                    "redirect_url": None,
+                    "upstream_unconfirmed": True,
+                },
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+        return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")

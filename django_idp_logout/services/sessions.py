@@ -129,7 +129,10 @@ def end_session(
             return EndedSession(user_session=locked or user_session, ended_now=False)
         locked.ended_at = timezone.now()
         locked.end_reason = reason
-        UserSession.objects.filter(pk=locked.pk).update(ended_at=locked.ended_at, end_reason=reason)
+        # The upstream ID token is only needed for the redirect that follows; the caller read it before.
+        UserSession.objects.filter(pk=locked.pk).update(
+            ended_at=locked.ended_at, end_reason=reason, upstream_id_token=""
+        )
         result = EndedSession(user_session=locked, ended_now=True)
         if revoke_tokens:
             coordinated = coordinated_application_ids(locked)
