@@ -23,6 +23,8 @@ from ..services import sessions
 from .backend import current_django_request
 
 REQUEST_ATTR = "idp_logout_session"
+PENDING_ATTR = "_idp_logout_pending_bindings"
+DEFERRED_ATTR = "_idp_logout_deferred_id_token_bindings"
 
 
 def _session_of(request) -> UserSession | None:
@@ -41,6 +43,14 @@ def _session_of(request) -> UserSession | None:
                 # takes part in the session.
                 sessions.add_client(user_session, request.client)
     return user_session
+
+
+def _bearer_save_follows(request) -> bool:
+    """Whether oauthlib will call save_bearer_token later in this response: always at the token
+    endpoint, and at the authorize endpoint when an access token is part of the response type."""
+    if getattr(request, "grant_type", None) in ("authorization_code", "refresh_token"):
+        return True
+    return "token" in (getattr(request, "response_type", None) or "").split()
 
 
 def _binding_session(**token) -> UserSession | None:
@@ -68,25 +78,43 @@ class IdpLogoutValidatorMixin:
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         access_token = super()._create_access_token(expires, request, token, source_refresh_token)
-        user_session = _session_of(request)
-        if user_session is not None:
-            sessions.bind_token(user_session, request.client, access_token=access_token)
+        self._bind_later(request, access_token=access_token)
         return access_token
 
     def _create_refresh_token(self, request, refresh_token_code, access_token, previous_refresh_token):
         refresh_token = super()._create_refresh_token(
             request, refresh_token_code, access_token, previous_refresh_token
         )
-        user_session = _session_of(request)
-        if user_session is not None:
-            sessions.bind_token(user_session, request.client, refresh_token=refresh_token)
+        self._bind_later(request, refresh_token=refresh_token)
         return refresh_token
 
+    def _bind_later(self, request, **token) -> None:
+        """Collect a binding; ``_save_bearer_token`` writes them all with one INSERT."""
+        user_session = _session_of(request)
+        if user_session is None:
+            return
+        pending = getattr(request, PENDING_ATTR, None)
+        if pending is None:  # outside _save_bearer_token (a DOT subclass calling us directly)
+            sessions.bind_token(user_session, request.client, **token)
+        else:
+            pending.append(SessionToken(user_session=user_session, application=request.client, **token))
+
     def _save_id_token(self, jti, request, expires, *args, **kwargs):
+        # No lock here: an ID token saved after the session ended is never returned, because the
+        # bearer token save of the same response is refused under the lock (and the row is bound,
+        # so it goes with the session's other tokens).
         id_token = super()._save_id_token(jti, request, expires, *args, **kwargs)
         user_session = _session_of(request)
-        if user_session is not None:
-            self._refuse_if_ended(user_session, request)
+        if user_session is None:
+            return id_token
+        if _bearer_save_follows(request):
+            # Written with the access/refresh token bindings, in one INSERT, by _save_bearer_token.
+            pending = getattr(request, DEFERRED_ATTR, [])
+            pending.append(
+                SessionToken(user_session=user_session, application=request.client, id_token=id_token)
+            )
+            setattr(request, DEFERRED_ATTR, pending)
+        else:
             sessions.bind_token(user_session, request.client, id_token=id_token)
         return id_token
 
@@ -114,23 +142,35 @@ class IdpLogoutValidatorMixin:
         return True
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
-        # Runs inside DOT's transaction: the lock is held until the new tokens are committed.
+        # Runs inside DOT's transaction (save_bearer_token): the row lock taken here is held until the
+        # new tokens are committed, so end_session either waits for them or they see it ended.
         user_session = _session_of(request)
-        if user_session is not None:
-            locked = self._refuse_if_ended(user_session, request)
-            if request.grant_type == "refresh_token":
-                sessions.record_activity(locked)
-        return super()._save_bearer_token(token, request, *args, **kwargs)
+        if user_session is None:
+            return super()._save_bearer_token(token, request, *args, **kwargs)
+        locked = self._refuse_if_ended(user_session, request)
+        if request.grant_type == "refresh_token":
+            sessions.record_activity(locked)
+        setattr(request, PENDING_ATTR, list(getattr(request, DEFERRED_ATTR, [])))
+        setattr(request, DEFERRED_ATTR, [])
+        try:
+            result = super()._save_bearer_token(token, request, *args, **kwargs)
+            SessionToken.objects.bulk_create(getattr(request, PENDING_ATTR))
+        finally:
+            delattr(request, PENDING_ATTR)
+        return result
 
     def _refuse_if_ended(self, user_session: UserSession, request) -> UserSession:
         """Lock the session row (as ``end_session`` does); refuse a coordinated client's tokens for an
-        ended or expired session with ``invalid_grant``."""
-        with transaction.atomic(using=router.db_for_write(UserSession)):
+        ended or expired session with ``invalid_grant``. Inside DOT's transaction no savepoint is
+        needed: the lock lasts until its commit."""
+        database = router.db_for_write(UserSession)
+        if transaction.get_connection(database).in_atomic_block:
             locked = UserSession.objects.select_for_update().get(pk=user_session.pk)
-            if not sessions.is_live(locked) and not sessions.may_outlive_session(
-                request.client, request.scopes
-            ):
-                raise errors.InvalidGrantError(description="The user's session has ended.", request=request)
+        else:
+            with transaction.atomic(using=database):
+                locked = UserSession.objects.select_for_update().get(pk=user_session.pk)
+        if not sessions.is_live(locked) and not sessions.may_outlive_session(request.client, request.scopes):
+            raise errors.InvalidGrantError(description="The user's session has ended.", request=request)
         return locked
 
     # --- Silent re-authentication (prompt=none) ----------------------------------------------------
