@@ -16,3 +16,22 @@ OAUTH2_PROVIDER = {
     "ALWAYS_RELOAD_OAUTHLIB_CORE": True,
 }
 IDP_LOGOUT = {}
+
+# Client-site kit (django_idp_logout.rp): installed here so its models migrate and its checks run.
+# tests/rp/ configures a whole client site (OP endpoints, URLs, middleware) per test with the settings
+# fixture; the values below only keep `manage.py check` quiet. setdefault: an earlier definition wins.
+INSTALLED_APPS = [  # noqa: F405
+    *INSTALLED_APPS,  # noqa: F405
+    *(app for app in ("mozilla_django_oidc", "django_idp_logout.rp") if app not in INSTALLED_APPS),  # noqa: F405
+]
+MIDDLEWARE = [*MIDDLEWARE, "django_idp_logout.rp.middleware.RPLogoutMiddleware"]  # noqa: F405
+for _name, _value in {
+    "OIDC_RP_CLIENT_ID": "rp-kit-client",
+    "OIDC_RP_SIGN_ALGO": "RS256",
+    "OIDC_OP_JWKS_ENDPOINT": "https://op.rp-kit.invalid/jwks",
+    "OIDC_STORE_ID_TOKEN": True,
+    "IDP_LOGOUT_RP": {"ISSUER": "https://op.rp-kit.invalid"},
+}.items():
+    globals().setdefault(_name, _value)
+# The identity provider's URLconf (example_project.urls) does not mount the kit; tests/rp/ uses its own.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "idp_logout_rp.W030"]
