@@ -224,6 +224,7 @@ EXEMPT_URL_NAMES = (
     "idp_logout:logout",
     "idp_logout:logged_out",
     "idp_logout:external_logout_callback",
+    "idp_logout:upstream_frontchannel_logout",
 )
 
 
@@ -254,6 +255,14 @@ def check_external_logout(app_configs=None, **kwargs):
                 "No upstream end session endpoint: logout ends the session here only.",
                 hint='Set IDP_LOGOUT["UPSTREAM_END_SESSION_ENDPOINT"] or ["UPSTREAM_DISCOVERY_URL"].',
                 id="django_idp_logout.W041",
+            )
+        )
+    if not app_settings.UPSTREAM_ISSUER:
+        errors.append(
+            Warning(
+                "UPSTREAM_ISSUER is not set: logout notifications from the upstream provider are refused.",
+                hint='Set IDP_LOGOUT["UPSTREAM_ISSUER"] to the upstream provider\'s issuer.',
+                id="django_idp_logout.W043",
             )
         )
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])

@@ -290,3 +290,19 @@ class BackchannelNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.uri} ({self.status})"
+
+
+class UpstreamLogoutToken(models.Model):
+    """An upstream logout token already acted upon (``jti`` replay protection, Back-Channel Logout 1.0
+    section 2.6 step 10). Rows may be deleted once ``expires_at`` has passed."""
+
+    digest = models.CharField(_("digest"), max_length=64, unique=True)  # sha256(issuer NUL jti)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("upstream logout token")
+        verbose_name_plural = _("upstream logout tokens")
+
+    def __str__(self) -> str:
+        return self.digest

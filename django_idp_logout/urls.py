@@ -10,6 +10,17 @@ urlpatterns = [
     path("end-session/", views.EndSessionView.as_view(), name="end_session"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
+    # Called by the upstream provider we sign users in through (we are its relying party).
+    path(
+        "logout/upstream/backchannel/",
+        views.UpstreamBackchannelLogoutView.as_view(),
+        name="upstream_backchannel_logout",
+    ),
+    path(
+        "logout/upstream/frontchannel/",
+        views.UpstreamFrontchannelLogoutView.as_view(),
+        name="upstream_frontchannel_logout",
+    ),
     path(
         "logout/external/callback/",
         views.ExternalLogoutCallbackView.as_view(),

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from . import browser, locales
 from .conf import app_settings
 from .forms import EndSessionRequestForm, LogoutConfirmForm
-from .services import external
+from .services import external, upstream
 from .services.context import (
     InvalidLogoutId,
     LogoutRequest,
@@ -219,3 +219,38 @@ class ExternalLogoutCallbackView(View):
             response["Cache-Control"] = "no-store"
             return response
         return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
+
+
+@method_decorator([csrf_exempt, never_cache, login_not_required], name="dispatch")
+class UpstreamBackchannelLogoutView(View):
+    """The upstream provider's back-channel logout calls (we are its relying party): 200 or 400 JSON."""
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            upstream.handle_backchannel_logout(request.POST.get("logout_token"))
+        except upstream.UpstreamLogoutError as exc:
+            response = JsonResponse({"error": "invalid_request", "error_description": str(exc)}, status=400)
+        else:
+            response = HttpResponse(status=HTTPStatus.OK)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@method_decorator([never_cache, login_not_required], name="dispatch")
+class UpstreamFrontchannelLogoutView(View):
+    """The upstream provider's front-channel logout iframe (``iss`` + ``sid``)."""
+
+    http_method_names = ["get", "options"]
+    template_name = "django_idp_logout/upstream_frontchannel.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            upstream.handle_frontchannel_logout(iss=request.GET.get("iss"), sid=request.GET.get("sid"))
+            status = HTTPStatus.OK
+        except upstream.UpstreamLogoutError:
+            status = HTTPStatus.BAD_REQUEST
+        response = render(request, self.template_name, {"ok": status == HTTPStatus.OK}, status=status)
+        response["Cache-Control"] = "no-store"
+        return response

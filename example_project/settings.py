@@ -105,7 +105,16 @@ OAUTH2_PROVIDER = {
     "OAUTH2_BACKEND_CLASS": "django_idp_logout.oauth.backend.IdpLogoutOAuthLibCore",
 }
 
+SESSION_COOKIE_NAME = os.environ.get("IDP_SESSION_COOKIE_NAME", "idp_sessionid")
+CSRF_COOKIE_NAME = os.environ.get("IDP_CSRF_COOKIE_NAME", "idp_csrftoken")
+
 IDP_LOGOUT = {
     "SHOW_LOGOUT_PROMPT": True,
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT": True,
+    "COORDINATE_LIFETIME_WITH_USER_SESSION": True,
+    # The demo's client sites listen on 127.0.0.1: loopback back-channel targets are allowed in DEBUG only.
+    "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES": os.environ.get(
+        "IDP_ALLOW_PRIVATE_BACKCHANNEL", "1" if DEBUG else "0"
+    )
+    == "1",
 }

@@ -16,6 +16,10 @@ OAUTH2_PROVIDER = {
     "ALWAYS_RELOAD_OAUTHLIB_CORE": True,
 }
 IDP_LOGOUT = {}
+# The example project names its cookies for the multi-site demo (all sites share 127.0.0.1); the tests
+# use Django's defaults.
+SESSION_COOKIE_NAME = "sessionid"
+CSRF_COOKIE_NAME = "csrftoken"
 
 # Client-site kit (django_idp_logout.rp): installed here so its models migrate and its checks run.
 # tests/rp/ configures a whole client site (OP endpoints, URLs, middleware) per test with the settings
