@@ -96,14 +96,14 @@ class EndSessionView(View):
         return HttpResponseRedirect(f"{reverse('idp_logout:logout')}?{urlencode({'logout_id': logout_id})}")
 
 
-def logged_out_redirect(logout_request: LogoutRequest, *, confirmed: bool) -> HttpResponseRedirect:
-    completed_id = create_completed_id(logout_request, confirmed=confirmed)
-    return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
+def logged_out_url(completed_id: str) -> str:
+    return f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}"
 
 
 def sign_out(request: HttpRequest, logout_request: LogoutRequest, *, confirmed: bool) -> HttpResponse:
-    """``auth.logout`` (which ends the server-side session), then the logged-out page, by way of the
-    upstream provider's end session endpoint when the user signed in through one."""
+    """``auth.logout`` (which ends the server-side session; harmless for an anonymous visitor), then the
+    logged-out page, by way of the upstream provider's end session endpoint when the user signed in
+    through one."""
     user_session = browser.current_user_session(request, create=False)
     upstream_id_token = user_session.upstream_id_token if user_session is not None else ""
     logout(request)
@@ -115,7 +115,7 @@ def sign_out(request: HttpRequest, logout_request: LogoutRequest, *, confirmed: 
         )
         if upstream:
             return HttpResponseRedirect(upstream)
-    return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
+    return HttpResponseRedirect(logged_out_url(completed_id))
 
 
 @method_decorator([csrf_protect, never_cache, login_not_required], name="dispatch")
@@ -135,8 +135,7 @@ class LogoutView(View):
             return render_error(
                 request, [_("This logout link is invalid or has expired. You are still signed in.")]
             )
-        if not request.user.is_authenticated:
-            return logged_out_redirect(logout_request, confirmed=False)
+        # No prompt for anonymous visitors (nothing to confirm) or a validated request for this session.
         if not logout_request.show_signout_prompt or not app_settings.SHOW_LOGOUT_PROMPT:
             return sign_out(request, logout_request, confirmed=False)
         form = self.form_class(initial={"logout_id": logout_id or ""})
@@ -154,8 +153,6 @@ class LogoutView(View):
         if "cancel" in request.POST:
             with locales.override_for(logout_request.ui_locales):
                 return render(request, self.cancelled_template_name, {"logout_request": logout_request})
-        if not request.user.is_authenticated:
-            return logged_out_redirect(logout_request, confirmed=True)
         return sign_out(request, logout_request, confirmed=True)
 
 
@@ -218,7 +215,7 @@ class ExternalLogoutCallbackView(View):
             )
             response["Cache-Control"] = "no-store"
             return response
-        return HttpResponseRedirect(f"{reverse('idp_logout:logged_out')}?{urlencode({'id': completed_id})}")
+        return HttpResponseRedirect(logged_out_url(completed_id))
 
 
 @method_decorator([csrf_exempt, never_cache, login_not_required], name="dispatch")
