@@ -10,7 +10,7 @@ import atexit
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from django.db import close_old_connections, connections
+from django.db import connection
 
 from ..conf import app_settings
 from ..services.notifications import send_notification
@@ -29,17 +29,27 @@ def executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def _send(notification_id: int) -> None:
-    close_old_connections()
+def _send(notification_id: int) -> bool | None:
+    # Worker threads live as long as the pool, and so do their database connections: reconnecting for
+    # every notification would cost more CPU than the send. A connection that went bad is replaced.
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
     try:
-        send_notification(notification_id)
-    finally:
-        connections.close_all()
+        return send_notification(notification_id)
+    except Exception:  # the row stays due: the sweeper retries it
+        connection.close()
+        raise
 
 
-def dispatch(ids: list[int]) -> list[Future]:
-    pool = executor()
+def _fan_out(pool: ThreadPoolExecutor, ids: list[int]) -> list[Future]:
     return [pool.submit(_send, notification_id) for notification_id in ids]
+
+
+def dispatch(ids: list[int]) -> Future:
+    """Queue the sends and return at once: one hand-off, so the logout response does not even wait
+    for the submissions. The returned future resolves to the per-notification futures."""
+    pool = executor()
+    return pool.submit(_fan_out, pool, ids)
 
 
 def wait_idle(timeout: float | None = None) -> None:

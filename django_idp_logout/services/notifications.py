@@ -191,7 +191,7 @@ def deliver_due(*, limit: int = 500) -> dict[str, int]:
     if app_settings.BACKCHANNEL_DELIVERY == "thread":
         from ..delivery.thread import dispatch
 
-        outcomes = [future.result() for future in dispatch(ids)]
+        outcomes = [future.result() for future in dispatch(ids).result()]
     else:
         outcomes = [send_notification(i) for i in ids]
     return {
