@@ -101,7 +101,7 @@ OAUTH2_PROVIDER = {
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "PKCE_REQUIRED": True,
     "SCOPES": {"openid": "OpenID Connect", "profile": "Your profile", "email": "Your e-mail address"},
-    "OAUTH2_VALIDATOR_CLASS": "django_idp_logout.oauth.validator.IdpLogoutOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "example_project.demo.validator.ExampleValidator",
     "OAUTH2_BACKEND_CLASS": "django_idp_logout.oauth.backend.IdpLogoutOAuthLibCore",
 }
 
