@@ -51,9 +51,8 @@ class SlowClients:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 1024
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 1024, "daemon_threads": True})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
@@ -114,6 +113,17 @@ def run_logout(user_session, clients: SlowClients, count: int, timeout: float) -
     end_session(user_session=user_session, reason=EndReason.USER_LOGOUT)
     returned = time.perf_counter() - started
     last = clients.wait(count, timeout)
+    if last is None:
+        from django.db.models import Count
+
+        from django_idp_logout.models import BackchannelNotification
+
+        errors = (
+            BackchannelNotification.objects.filter(user_session=user_session)
+            .values("status", "last_error")
+            .annotate(n=Count("pk"))
+        )
+        print(f"  ! only {len(clients.received)}/{count} delivered: {list(errors)}", file=sys.stderr)
     return returned, (last - started) if last else None
 
 
