@@ -51,7 +51,9 @@ class SlowClients:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 1024, "daemon_threads": True})
+        server_class = type(
+            "Server", (ThreadingHTTPServer,), {"request_queue_size": 1024, "daemon_threads": True}
+        )
         self.server = server_class(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -10,7 +10,7 @@ import atexit
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from django.db import connection
+from django.db import connections
 
 from ..conf import app_settings
 from ..services.notifications import send_notification
@@ -30,15 +30,12 @@ def executor() -> ThreadPoolExecutor:
 
 
 def _send(notification_id: int) -> bool | None:
-    # Worker threads live as long as the pool, and so do their database connections: reconnecting for
-    # every notification would cost more CPU than the send. A connection that went bad is replaced.
-    if connection.connection is not None and not connection.is_usable():
-        connection.close()
+    # Each send closes its connection: a worker thread's connection would otherwise outlive the pool
+    # (Django keeps it in thread-local storage) and hold the database open after shutdown.
     try:
         return send_notification(notification_id)
-    except Exception:  # the row stays due: the sweeper retries it
-        connection.close()
-        raise
+    finally:
+        connections.close_all()
 
 
 def _fan_out(pool: ThreadPoolExecutor, ids: list[int]) -> list[Future]:

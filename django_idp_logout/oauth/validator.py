@@ -24,6 +24,7 @@ from .backend import current_django_request
 
 REQUEST_ATTR = "idp_logout_session"
 PENDING_ATTR = "_idp_logout_pending_bindings"
+COORDINATED_ATTR = "_idp_logout_coordinated"
 DEFERRED_ATTR = "_idp_logout_deferred_id_token_bindings"
 
 
@@ -53,9 +54,32 @@ def _bearer_save_follows(request) -> bool:
     return "token" in (getattr(request, "response_type", None) or "").split()
 
 
-def _binding_session(**token) -> UserSession | None:
-    binding = SessionToken.objects.filter(**token).select_related("user_session").first()
-    return binding.user_session if binding else None
+_BINDING_FIELDS = (
+    "user_session_id",
+    "user_session__sid",
+    "user_session__user_id",
+    "user_session__created_at",
+    "user_session__last_activity",
+    "user_session__ended_at",
+    "application__logout_settings__coordinate_lifetime_with_user_session",
+)
+
+
+def _load_binding(request, **token) -> UserSession | None:
+    """The session a code or refresh token belongs to, put on the request together with the client's
+    effective coordinate setting: one flat query on the token endpoint's hot path."""
+    row = SessionToken.objects.filter(**token).values_list(*_BINDING_FIELDS)[:1]
+    row = row[0] if row else None
+    if row is None:
+        setattr(request, REQUEST_ATTR, None)
+        return None
+    pk, sid, user_id, created_at, last_activity, ended_at, own = row
+    user_session = UserSession(
+        pk=pk, sid=sid, user_id=user_id, created_at=created_at, last_activity=last_activity, ended_at=ended_at
+    )
+    setattr(request, REQUEST_ATTR, user_session)
+    setattr(request, COORDINATED_ATTR, sessions.effective_coordinate(own))
+    return user_session
 
 
 class IdpLogoutValidatorMixin:
@@ -73,7 +97,7 @@ class IdpLogoutValidatorMixin:
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if valid:
-            setattr(request, REQUEST_ATTR, _binding_session(grant__code=code, application=client))
+            _load_binding(request, grant__code=code, application=client)
         return valid
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
@@ -133,8 +157,7 @@ class IdpLogoutValidatorMixin:
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
             return False
-        user_session = _binding_session(refresh_token=request.refresh_token_instance)
-        setattr(request, REQUEST_ATTR, user_session)
+        user_session = _load_binding(request, refresh_token=request.refresh_token_instance)
         if user_session is not None and not sessions.is_live(user_session):
             access_token = request.refresh_token_instance.access_token
             scopes = access_token.scope.split() if access_token is not None else []
@@ -147,9 +170,12 @@ class IdpLogoutValidatorMixin:
         user_session = _session_of(request)
         if user_session is None:
             return super()._save_bearer_token(token, request, *args, **kwargs)
-        locked = self._refuse_if_ended(user_session, request)
+        if getattr(request, COORDINATED_ATTR, True):
+            # Only tokens that must die with the session need the lock; a client that is not
+            # coordinated keeps its tokens after logout by design (unknown here: lock anyway).
+            user_session = self._refuse_if_ended(user_session, request)
         if request.grant_type == "refresh_token":
-            sessions.record_activity(locked)
+            sessions.record_activity(user_session)
         setattr(request, PENDING_ATTR, list(getattr(request, DEFERRED_ATTR, [])))
         setattr(request, DEFERRED_ATTR, [])
         try:

@@ -87,13 +87,17 @@ def coordinated_application_ids(user_session: UserSession) -> dict[int, str]:
     Per client: ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
     ``COORDINATE_LIFETIME_WITH_USER_SESSION``. One query.
     """
-    default = app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION
     rows = SessionClient.objects.filter(user_session=user_session).values_list(
         "application_id",
         "application__client_id",
         "application__logout_settings__coordinate_lifetime_with_user_session",
     )
-    return {pk: client_id for pk, client_id, own in rows if (default if own is None else own)}
+    return {pk: client_id for pk, client_id, own in rows if effective_coordinate(own)}
+
+
+def effective_coordinate(own: bool | None) -> bool:
+    """A client's own coordinate setting, else the global default."""
+    return app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION if own is None else own
 
 
 def is_coordinated(application) -> bool:
@@ -103,7 +107,7 @@ def is_coordinated(application) -> bool:
         .values_list("coordinate_lifetime_with_user_session", flat=True)
         .first()
     )
-    return app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION if own is None else own
+    return effective_coordinate(own)
 
 
 def may_outlive_session(application, scopes) -> bool:

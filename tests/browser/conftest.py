@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import expect
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -109,3 +110,13 @@ def live_idp(live_server, transactional_db, settings, django_user_model, applica
         skip_authorization=True,
     )
     return LiveIdp(url=live_server.url, user=user, application=application)
+
+
+def sign_in(page, idp) -> None:
+    """Sign in through the IdP's login form, as a user would."""
+    page.goto(f"{idp.url}/accounts/login/?next=/")
+    page.fill("#id_username", idp.user.get_username())
+    page.fill("#id_password", idp.password)
+    page.click("#login-submit")
+    page.wait_for_url(f"{idp.url}/")
+    expect(page.locator("main")).to_contain_text(f"Signed in as {idp.user.get_username()}")

@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from django_idp_logout.models import UserSession
+from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -126,16 +127,6 @@ def frontchannel_server():
     yield start
     for server in servers:
         server.close()
-
-
-def sign_in(page, idp) -> None:
-    """Sign in through the IdP's login form, as a user would."""
-    page.goto(f"{idp.url}/accounts/login/?next=/")
-    page.fill("#id_username", idp.user.get_username())
-    page.fill("#id_password", idp.password)
-    page.click("#login-submit")
-    page.wait_for_url(f"{idp.url}/")
-    expect(page.locator("main")).to_contain_text(f"Signed in as {idp.user.get_username()}")
 
 
 def authorize(page, idp, application) -> None:

@@ -11,19 +11,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in
+
 pytestmark = pytest.mark.browser
 
 PROMPT_SCREENSHOT = "/tmp/prompt.png"
-
-
-def sign_in(page, idp) -> None:
-    """Sign in through the IdP's login form, as a user would."""
-    page.goto(f"{idp.url}/accounts/login/?next=/")
-    page.fill("#id_username", idp.user.get_username())
-    page.fill("#id_password", idp.password)
-    page.click("#login-submit")
-    page.wait_for_url(f"{idp.url}/")
-    expect(page.locator("main")).to_contain_text(f"Signed in as {idp.user.get_username()}")
 
 
 def home_text(context, idp) -> str:

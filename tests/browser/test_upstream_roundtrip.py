@@ -34,7 +34,6 @@ from playwright.sync_api import expect
 from django_idp_logout.models import BackchannelNotification, EndReason, UpstreamLogoutToken, UserSession
 from django_idp_logout.rp import jwks as rp_jwks
 from django_idp_logout.services.external import is_upstream_backend
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
 from tests.keys import pem
 from tests.upstream_harness import (
     BACKEND_PATH,
@@ -70,38 +69,6 @@ def upstream(live_server, tmp_path_factory):
     )
     yield corp
     corp.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's Chromium; DJANGO_ALLOW_ASYNC_UNSAFE while Playwright runs (see tests/browser/conftest.py)."""
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=executable, headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                yield browser
-            finally:
-                browser.close()
-
-
-@pytest.fixture
-def browser_context(chromium):
-    context = chromium.new_context(locale="en-US")
-    context.set_default_timeout(TIMEOUT_MS)
-    context.set_default_navigation_timeout(TIMEOUT_MS)
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(browser_context):
-    return browser_context.new_page()
 
 
 class Ours:
