@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -87,7 +88,7 @@ class UserSessionAdmin(admin.ModelAdmin):
         "token_count",
     )
     list_filter = (StateFilter, ClientFilter, "end_reason")
-    search_fields = ("user__username", "user__email", "sid")
+    search_fields = ("sid",)  # plus the user model's USERNAME_FIELD and EMAIL_FIELD, see get_search_fields
     readonly_fields = (
         "sid",
         "user",
@@ -104,6 +105,12 @@ class UserSessionAdmin(admin.ModelAdmin):
     actions = ["end_selected_sessions"]
     list_select_related = ("user",)
 
+    def get_search_fields(self, request):
+        User = get_user_model()
+        names = {User.USERNAME_FIELD, getattr(User, "EMAIL_FIELD", None)} - {None}
+        fields = [f"user__{name}" for name in sorted(names) if any(f.name == name for f in User._meta.fields)]
+        return (*fields, *self.search_fields)
+
     def get_queryset(self, request):
         return (
             super()
@@ -114,6 +121,11 @@ class UserSessionAdmin(admin.ModelAdmin):
         )
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting would bypass end_session (no revocation, no notification, bindings lost): sessions
+        # are ended with the action below and removed later by idp_logout_cleanup.
         return False
 
     @admin.display(description=_("sid"))

@@ -1,7 +1,9 @@
 """``UserSessionMiddleware``: a session ended elsewhere (admin, expiry, API, upstream) is dead in the
 browser on its next request, whatever the session engine; live sessions record activity.
 
-Place it after ``AuthenticationMiddleware``. It costs one indexed query per signed-in request, and a
+It also ends the server-side session of a Django session that was flushed without ``logout()``
+(a password change on another device invalidates the session auth hash). Place it after
+``AuthenticationMiddleware``. It costs one indexed query per signed-in request, and a
 write at most once per ``SESSION_ACTIVITY_RESOLUTION`` seconds.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from django.contrib.auth import logout
 
 from . import browser
+from .models import EndReason, UserSession
 from .services import sessions
 
 
@@ -18,6 +21,11 @@ class UserSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        sid = request.session.get(browser.SID_SESSION_KEY) if hasattr(request, "session") else None
+        if sid and not request.user.is_authenticated:
+            # Django flushed the session without logout() (the password changed: the session auth hash
+            # no longer matches), so no signal told us: end the server-side session here.
+            sessions.end_sessions(UserSession.objects.filter(sid=sid), reason=EndReason.TERMINATED)
         user_session = browser.current_user_session(request)
         if user_session is not None:
             if user_session.ended_at is None and (reason := sessions.expiry_reason(user_session)):

@@ -235,6 +235,8 @@ def logout_uri_error(uri: str) -> str | None:
         return _("Enter an absolute http(s) URI, e.g. https://rp.example.com/logout.")
     if "#" in uri:
         return _("A logout URI must not have a fragment (#...).")
+    if "@" in parts.netloc or any(ch.isspace() or ch in ",;'\"" for ch in parts.netloc):
+        return _("A logout URI must not carry credentials, spaces or separators in its host.")
     if parts.scheme == "http" and not (settings.DEBUG or _is_loopback(parts.hostname)):
         return _("Use https: http is only allowed for loopback hosts or with DEBUG.")
     return None

@@ -148,8 +148,9 @@ class LogoutView(View):
         try:
             logout_request = get_logout_context(request, logout_id)
         except InvalidLogoutId:
-            # The user confirmed on our (CSRF-protected) page: sign out, but trust nothing else.
-            logout_request = LogoutRequest()
+            # The user confirmed on our (CSRF-protected) page: sign out, trusting nothing from the token
+            # but keeping what the current session knows (its sid and clients: front-channel iframes).
+            logout_request = get_logout_context(request, None)
         if "cancel" in request.POST:
             with locales.override_for(logout_request.ui_locales):
                 return render(request, self.cancelled_template_name, {"logout_request": logout_request})

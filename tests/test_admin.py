@@ -461,3 +461,24 @@ def test_staff_without_change_permission_does_not_get_the_action(sessions, staff
         sessions[name].refresh_from_db()
         assert sessions[name].ended_at is None
     assert live_tokens(sessions["portal"], sessions["laptop"]) == (2, 2, 2)
+
+
+def test_sessions_cannot_be_deleted_from_the_admin(admin_client, user):
+    """Deleting would bypass end_session (no revocation, no notification, bindings lost)."""
+    from django.urls import reverse as url
+
+    from django_idp_logout.models import UserSession
+
+    user_session = UserSession.objects.create(user=user)
+    changelist = url("admin:django_idp_logout_usersession_changelist")
+    assert b"delete_selected" not in admin_client.get(changelist).content
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [user_session.pk], "post": "yes"}
+    )
+    assert (
+        admin_client.get(
+            url("admin:django_idp_logout_usersession_delete", args=[user_session.pk])
+        ).status_code
+        == 403
+    )
+    assert UserSession.objects.filter(pk=user_session.pk).exists()

@@ -294,6 +294,9 @@ def test_private_addresses_are_refused_by_default(
         ("100.64.0.1", True),
         ("8.8.8.8", False),
         ("2001:4860:4860::8888", False),
+        ("2002:7f00:1::1", True),  # 6to4 wrapping 127.0.0.1
+        ("2002:a9fe:a9fe::1", True),  # 6to4 wrapping 169.254.169.254
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", True),  # Teredo
     ],
 )
 def test_address_classification(address, forbidden):

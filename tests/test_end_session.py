@@ -137,28 +137,69 @@ def test_discovery_advertises_our_end_session_endpoint(client):
 # --- Hints ------------------------------------------------------------------------------------
 
 
-def test_expired_hint_is_honoured(client, user, application, id_token_factory):
-    client.force_login(user)
-    hint = id_token_factory(sub=str(user.pk), expired=True)
+def test_expired_hint_is_honoured(client, user, application, id_token_factory, oidc_login):
+    oidc_login(user, application)  # the client takes part in the session
+    hint = id_token_factory(sub=str(user.pk), expired=True, extra={"sid": client.session["_idp_logout_sid"]})
     response = run_logout(client, id_token_hint=hint, post_logout_redirect_uri=POST_LOGOUT_URI, state="s")
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == POST_LOGOUT_URI + "?state=s"
     assert not is_signed_in(client)
 
 
-def test_hint_signed_with_rotated_out_key_is_honoured(client, user, application, id_token_factory):
-    client.force_login(user)
-    hint = id_token_factory(sub=str(user.pk), key_name="inactive")
+def test_hint_signed_with_rotated_out_key_is_honoured(
+    client, user, application, id_token_factory, oidc_login
+):
+    oidc_login(user, application)
+    hint = id_token_factory(
+        sub=str(user.pk), key_name="inactive", extra={"sid": client.session["_idp_logout_sid"]}
+    )
     response = run_logout(client, id_token_hint=hint, post_logout_redirect_uri=POST_LOGOUT_URI)
     assert response["Location"] == POST_LOGOUT_URI
 
 
-def test_hs256_client_hint_verifies_with_its_secret(client, user, application_factory, id_token_factory):
+def test_hs256_client_hint_verifies_with_its_secret(
+    client, user, application_factory, id_token_factory, oidc_login
+):
     app = application_factory(client_id="hs-client", algorithm="HS256")
-    client.force_login(user)
-    hint = id_token_factory(aud="hs-client", sub=str(user.pk), alg="HS256", secret=app.client_secret)
+    oidc_login(user, app)
+    hint = id_token_factory(
+        aud="hs-client",
+        sub=str(user.pk),
+        alg="HS256",
+        secret=app.client_secret,
+        extra={"sid": client.session["_idp_logout_sid"]},
+    )
     response = run_logout(client, id_token_hint=hint, post_logout_redirect_uri=POST_LOGOUT_URI)
     assert response["Location"] == POST_LOGOUT_URI
+
+
+def test_a_client_the_user_never_used_cannot_skip_the_prompt_with_a_forged_hint(
+    client, user, application_factory, id_token_factory
+):
+    """An HS256 client knows its own secret, so it can sign a "valid" hint for any subject; it must
+    still not sign out, silently, a user who never used it (found in review)."""
+    evil = application_factory(client_id="evil", algorithm="HS256")
+    client.force_login(user)
+    hint = id_token_factory(aud="evil", sub=str(user.pk), alg="HS256", secret=evil.client_secret)
+    response = follow_to_logout_page(client, client.get(end_session_url(id_token_hint=hint)))
+    assert response.status_code == HTTPStatus.OK
+    assert b'id="logout-confirm"' in response.content
+    assert is_signed_in(client)
+
+
+@pytest.mark.parametrize("token_part", ["header", "payload"])
+def test_deeply_nested_json_in_a_hint_is_a_400(client, token_part):
+    import base64
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    nested = b"[" * 5000
+    parts = [b64(b'{"alg":"RS256"}'), b64(nested), "AAAA"]
+    if token_part == "header":
+        parts[0], parts[1] = b64(nested), b64(b'{"aud":"x"}')
+    response = client.get(end_session_url(id_token_hint=".".join(parts)))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
 
 
 def test_hs256_hint_with_wrong_secret_is_refused(client, user, application_factory, id_token_factory):

@@ -160,3 +160,22 @@ def test_admin_inline_refuses_a_bad_uri_with_a_clear_message(admin_client, appli
     assert response.status_code == HTTPStatus.OK
     assert b"must not have a fragment" in response.content
     assert not ClientLogoutSettings.objects.exists()
+
+
+def test_confirming_with_an_expired_logout_id_still_frames_the_sessions_clients(
+    client, user, application, logout_settings_factory, oidc_login
+):
+    logout_settings_factory(application, frontchannel_logout_uri="https://rp.example.com/fc")
+    oidc_login(user, application)
+    response = client.post(
+        reverse("idp_logout:logout"), {"logout_id": "expired-or-garbage", "confirm": "yes"}
+    )
+    page = client.get(response["Location"])
+    assert [urlsplit(u).netloc for u in iframe_srcs(page)] == ["rp.example.com"]
+
+
+@pytest.mark.parametrize("uri", ["https://user:pw@rp.example.com/fc", "https://rp.example.com;x/fc"])
+def test_logout_uri_with_credentials_or_separators_in_the_host_is_refused(application, uri):
+    row = ClientLogoutSettings(application=application, backchannel_logout_uri=uri)
+    with pytest.raises(ValidationError):
+        row.full_clean()

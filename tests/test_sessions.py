@@ -457,3 +457,35 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
     }
     assert live_tokens(application) == (0, 0, 0)
     assert RefreshToken.objects.filter(revoked__isnull=False).count() == count
+
+
+def test_password_change_elsewhere_ends_the_server_side_session(user, application, oidc_login, coordinated):
+    """Django flushes a session whose auth hash no longer matches without calling logout(): the
+    middleware still ends the UserSession, so coordinated tokens are revoked."""
+    browser = Client()
+    oidc_login(user, application, browser=browser)
+    user_session = session_of(browser)
+    user.set_password("a-new-password")
+    user.save()
+    browser.get("/")
+    assert not is_signed_in(browser)
+    user_session.refresh_from_db()
+    assert user_session.end_reason == EndReason.TERMINATED
+    assert live_tokens(application) == (0, 0, 0)
+
+
+def test_a_failing_signal_receiver_does_not_break_the_logout(
+    client, user, application, oidc_login, django_capture_on_commit_callbacks
+):
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    signals.session_ended.connect(broken, dispatch_uid="test-broken")
+    try:
+        oidc_login(user, application)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("idp_logout:logout"), {"confirm": "yes"})
+    finally:
+        signals.session_ended.disconnect(dispatch_uid="test-broken")
+    assert response.status_code == HTTPStatus.FOUND
+    assert not is_signed_in(client)

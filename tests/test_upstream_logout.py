@@ -218,3 +218,11 @@ def test_bad_upstream_frontchannel_is_400_and_ends_nothing(corp, user, params):
     response = Client().get(reverse("idp_logout:upstream_frontchannel_logout"), params)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not ended(user_session)
+
+
+def test_deeply_nested_json_token_is_a_400_not_a_500(corp):
+    import base64
+
+    nested = base64.urlsafe_b64encode(b"[" * 5000).rstrip(b"=").decode()
+    response = post(f"{nested}.e30.AAAA")
+    assert response.status_code == HTTPStatus.BAD_REQUEST

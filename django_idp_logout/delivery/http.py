@@ -26,8 +26,13 @@ class ForbiddenAddress(Exception):
 
 def address_forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 embedded in IPv6 (mapped, 6to4, Teredo) is judged by the IPv4 address it reaches.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and address_forbidden(str(embedded)):
+            return True
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return (
         ip.is_private
         or ip.is_loopback
@@ -95,6 +100,7 @@ def post_logout_token(uri: str, logout_token: str) -> PostResult:
             data={"logout_token": logout_token},
             timeout=app_settings.BACKCHANNEL_TIMEOUT,
             allow_redirects=False,
+            stream=True,  # only the status matters: never read (or wait for) a body
             headers={"Cache-Control": "no-cache"},
         )
     except ForbiddenAddress as exc:
@@ -112,6 +118,7 @@ def post_logout_token(uri: str, logout_token: str) -> PostResult:
         return PostResult(ok=False, error=f"request failed: {type(exc).__name__}")
     finally:
         session.close()
+    response.close()
     if response.status_code in (200, 204):
         return PostResult(ok=True, status_code=response.status_code)
     return PostResult(

@@ -69,7 +69,7 @@ def _unverified_parts(token: str) -> tuple[jws.JWS, dict[str, Any], dict[str, An
         parsed.deserialize(token)
         header = parsed.jose_header
         payload = json.loads(parsed.objects["payload"])
-    except (JWException, ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (JWException, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))

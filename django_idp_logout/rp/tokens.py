@@ -75,7 +75,7 @@ def validate_logout_token(
 def _decode_json_segment(segment: str, what: str) -> dict:
     try:
         value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not a token
         raise InvalidLogoutToken(f"the token {what} is not base64url-encoded JSON")
     if not isinstance(value, dict):
         raise InvalidLogoutToken(f"the token {what} is not a JSON object")
@@ -117,7 +117,7 @@ def _verify_signature(raw: str, *, alg: str, kid: str | None) -> dict:
         raise InvalidLogoutToken("the signature does not verify")
     try:
         claims = json.loads(token.payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidLogoutToken("the token payload is not JSON")
     if not isinstance(claims, dict):
         raise InvalidLogoutToken("the token payload is not a JSON object")

@@ -183,6 +183,10 @@ def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> boo
     own_sid = browser.current_sid(request)
     if not logout_request.client_proven or not constant_time_compare(own_sid, logout_request.binding or "-"):
         return False
+    # The client must have taken part in this session: a client the user never used (which, for HS256,
+    # can sign a hint for any subject with its own secret) never skips the prompt.
+    if logout_request.client_id not in logout_request.client_ids:
+        return False
     # The hint must belong to THIS session (RP-Initiated Logout 1.0 section 2): by sid when the hint
     # has one, else by subject.
     if logout_request.hint_sid:

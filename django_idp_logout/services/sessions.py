@@ -8,6 +8,7 @@ or sees the session ended and fails (``IdpLogoutValidatorMixin`` takes the same 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,8 @@ from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
 from .revocation import RevocationCounts, revoke_session_tokens
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -150,10 +153,17 @@ def end_session(
 
 
 def _after_commit(result: EndedSession) -> None:
-    _send_ended_signals(result)
+    """Signals, then delivery. The session has ended and the outbox is committed: a failing receiver or
+    an unreachable Celery broker must not turn the logout into an error (the sweeper sends later)."""
     from ..delivery import dispatch
 
-    dispatch(result.notification_ids)
+    for step in (lambda: _send_ended_signals(result), lambda: dispatch(result.notification_ids)):
+        try:
+            step()
+        except Exception:
+            logger.exception(
+                "django_idp_logout: after-commit step failed for session %s", result.user_session.pk
+            )
 
 
 def _send_ended_signals(result: EndedSession) -> None:
