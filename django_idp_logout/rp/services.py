@@ -13,11 +13,10 @@ Ending a session (Back-Channel Logout 1.0 section 2.7) is two things:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import import_module
 
 from django.conf import settings
@@ -122,14 +121,11 @@ def end_sessions_for_logout_token(claims: LogoutClaims) -> EndedSessions:
 
 
 def _record_jti(*, db: str, claims: LogoutClaims) -> None:
-    digest = hashlib.sha256(f"{claims.issuer}\0{claims.jti}".encode()).hexdigest()
-    try:
-        expires_at = datetime.fromtimestamp(claims.exp + rp_settings.LEEWAY, tz=UTC)
-    except (OverflowError, OSError, ValueError):  # an exp beyond what datetime can hold
-        expires_at = datetime.max.replace(tzinfo=UTC)
     try:
         with transaction.atomic(using=db):
-            ReceivedLogoutToken.objects.using(db).create(digest=digest, expires_at=expires_at)
+            ReceivedLogoutToken.objects.using(db).create(
+                digest=claims.replay_digest, expires_at=claims.replay_until
+            )
     except IntegrityError:
         raise InvalidLogoutToken("this logout token (jti) was already used")
 

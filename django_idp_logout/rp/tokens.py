@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from jwcrypto import jws
 
@@ -45,6 +47,19 @@ class LogoutClaims:
     exp: float
     sub: str | None
     sid: str | None
+
+    @property
+    def replay_digest(self) -> str:
+        """sha256 of issuer NUL jti: a fixed-length key for the replay table, whatever the jti is."""
+        return hashlib.sha256(f"{self.issuer}\0{self.jti}".encode()).hexdigest()
+
+    @property
+    def replay_until(self) -> datetime:
+        """Until when a replay must be refused: after ``exp`` + ``LEEWAY`` the token fails as expired."""
+        try:
+            return datetime.fromtimestamp(self.exp + rp_settings.LEEWAY, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # an exp beyond what datetime can hold
+            return datetime.max.replace(tzinfo=UTC)
 
 
 def validate_logout_token(

@@ -10,9 +10,6 @@ signature against the upstream JWKS (``OIDC_OP_JWKS_ENDPOINT``), ``iss`` = ``UPS
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
-
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
 
@@ -20,8 +17,6 @@ from ..conf import app_settings
 from ..models import EndReason, UpstreamLogoutToken, UserSession
 from ..rp.tokens import InvalidLogoutToken, validate_logout_token
 from .sessions import EndedSession, end_sessions
-
-LEEWAY_SECONDS = 60
 
 
 class UpstreamLogoutError(Exception):
@@ -55,16 +50,13 @@ def handle_backchannel_logout(raw_token: object) -> list[EndedSession]:
         )
     except InvalidLogoutToken as exc:
         raise UpstreamLogoutError(str(exc))
-    digest = hashlib.sha256(f"{claims.issuer}\0{claims.jti}".encode()).hexdigest()
-    try:
-        expires_at = datetime.fromtimestamp(claims.exp + LEEWAY_SECONDS, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        expires_at = datetime.max.replace(tzinfo=UTC)
     database = router.db_for_write(UserSession)
     with transaction.atomic(using=database):
         try:
             with transaction.atomic(using=database):
-                UpstreamLogoutToken.objects.create(digest=digest, expires_at=expires_at)
+                UpstreamLogoutToken.objects.create(
+                    digest=claims.replay_digest, expires_at=claims.replay_until
+                )
         except IntegrityError:
             raise UpstreamLogoutError("this logout token (jti) was already used")
         sessions = sessions_from_upstream(issuer=claims.issuer, sid=claims.sid, sub=claims.sub)
