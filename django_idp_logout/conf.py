@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
 
 SETTINGS_NAME = "IDP_LOGOUT"
 
@@ -44,9 +43,6 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM_ISSUER": None,
 }
 
-# Keys whose value is a dotted path to import.
-IMPORT_STRINGS: tuple[str, ...] = ()
-
 
 class IdpLogoutSettings:
     """Attribute access to ``IDP_LOGOUT`` with defaults; unknown names raise ``AttributeError``."""
@@ -67,11 +63,6 @@ class IdpLogoutSettings:
         if name in self._cache:
             return self._cache[name]
         value = self.user_settings.get(name, DEFAULTS[name])
-        if name in IMPORT_STRINGS and isinstance(value, str):
-            try:
-                value = import_string(value)
-            except ImportError as exc:
-                raise ImportError(f"Could not import {SETTINGS_NAME}[{name!r}] = {value!r}: {exc}") from exc
         self._cache[name] = value
         return value
 

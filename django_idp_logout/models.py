@@ -80,10 +80,6 @@ class UserSession(models.Model):
     def __str__(self) -> str:
         return f"{self.user} ({self.sid[:8]}…)"
 
-    @property
-    def is_active(self) -> bool:
-        return self.ended_at is None
-
 
 class SessionClient(models.Model):
     """A client that took part in a session (an authorization was made for it during the session)."""

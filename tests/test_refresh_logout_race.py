@@ -20,7 +20,9 @@ from django_idp_logout.services.sessions import end_session
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks (CI's PostgreSQL pass)"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL row locks (CI's PostgreSQL pass)"
+    ),
 ]
 
 ROUNDS = 12
@@ -66,12 +68,20 @@ def test_refresh_racing_with_logout_leaves_no_usable_token(user, application, oi
         assert results["end"].ended_now
         refresh_response = results["refresh"]
         outcomes.append(refresh_response.status_code)
-        assert refresh_response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST), refresh_response.content
+        assert refresh_response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST), (
+            refresh_response.content
+        )
         # Whatever the interleaving: nothing of this session is usable afterwards.
-        assert not get_access_token_model().objects.filter(idp_logout_binding__user_session=user_session).exists()
-        assert not get_refresh_token_model().objects.filter(
-            idp_logout_binding__user_session=user_session, revoked__isnull=True
-        ).exists()
+        assert (
+            not get_access_token_model()
+            .objects.filter(idp_logout_binding__user_session=user_session)
+            .exists()
+        )
+        assert (
+            not get_refresh_token_model()
+            .objects.filter(idp_logout_binding__user_session=user_session, revoked__isnull=True)
+            .exists()
+        )
         if refresh_response.status_code == HTTPStatus.OK:
             new_refresh = refresh_response.json()["refresh_token"]
             again = Client().post(

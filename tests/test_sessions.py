@@ -441,7 +441,6 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
 ):
     settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": True}
     user_session = UserSession.objects.create(user=user)
-    api.EndedSession  # noqa: B018 (public name)
     from django_idp_logout.services.sessions import add_client
 
     add_client(user_session, application)

@@ -49,7 +49,7 @@ def dispatch(ids: list[int]) -> Future:
     return pool.submit(_fan_out, pool, ids)
 
 
-def wait_idle(timeout: float | None = None) -> None:
+def wait_idle() -> None:
     """Block until the queued sends are done (tests, graceful shutdown)."""
     global _executor
     with _lock:

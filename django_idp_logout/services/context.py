@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import HttpRequest
@@ -55,10 +56,6 @@ class LogoutRequest:
     binding: str = ""
     show_signout_prompt: bool = True
 
-    @property
-    def has_client(self) -> bool:
-        return self.client_id is not None
-
     def redirect_url(self, *, confirmed: bool) -> str | None:
         """The validated post-logout redirect with ``state``, if the client may receive the browser."""
         if not self.post_logout_redirect_uri or not (self.client_proven or confirmed):
@@ -70,8 +67,6 @@ def append_state(uri: str, state: str | None) -> str:
     """Add exactly ``state`` to the registered URI (RP-Initiated Logout 1.0 section 3), nothing else."""
     if not state:
         return uri
-    from urllib.parse import urlencode
-
     separator = "&" if "?" in uri else "?"
     return f"{uri}{separator}{urlencode({'state': state})}"
 

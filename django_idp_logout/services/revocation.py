@@ -41,10 +41,6 @@ class RevocationCounts:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
-    @property
-    def total(self) -> int:
-        return self.refresh_tokens + self.access_tokens + self.id_tokens + self.grants
-
 
 def _raw_delete(queryset: QuerySet) -> int:
     """One DELETE statement (no per-row collector); returns the number of rows deleted."""
