@@ -7,11 +7,14 @@
   successful refresh counts as activity. Token issuance locks the session row, as ``end_session``
   does, so a refresh racing with logout never leaves a usable token of the ended session.
 - Silent re-authentication (``prompt=none``) is implemented: DOT 3.4.1 answers it with a 500.
+- Built on ``lookups.ReadOnceValidatorMixin``: the code's binding comes with the one read of the
+  grant, so binding costs a code exchange no statements (docs/benchmarks.md has the accounting).
 """
 
 from __future__ import annotations
 
 from django.db import router, transaction
+from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -21,6 +24,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from ..models import SessionToken, UserSession
 from ..services import sessions
 from .backend import current_django_request
+from .lookups import ReadOnceValidatorMixin
 
 REQUEST_ATTR = "idp_logout_session"
 PENDING_ATTR = "_idp_logout_pending_bindings"
@@ -65,8 +69,37 @@ _BINDING_FIELDS = (
 )
 
 
+# Annotations on the grant read (see grant_queryset): name -> path from the grant's binding.
+_GRANT_BINDING_COLUMNS = {
+    "_idp_session_pk": "user_session_id",
+    "_idp_session_sid": "user_session__sid",
+    "_idp_session_user_id": "user_session__user_id",
+    "_idp_session_created_at": "user_session__created_at",
+    "_idp_session_last_activity": "user_session__last_activity",
+    "_idp_session_ended_at": "user_session__ended_at",
+    "_idp_coordinate": "application__logout_settings__coordinate_lifetime_with_user_session",
+}
+
+
+def _put_grant_binding(request, grant) -> None:
+    """Put the session the code was issued in, and the client's coordinate setting, on the request."""
+    if grant._idp_session_pk is None:
+        setattr(request, REQUEST_ATTR, None)
+        return
+    user_session = UserSession(
+        pk=grant._idp_session_pk,
+        sid=grant._idp_session_sid,
+        user_id=grant._idp_session_user_id,
+        created_at=grant._idp_session_created_at,
+        last_activity=grant._idp_session_last_activity,
+        ended_at=grant._idp_session_ended_at,
+    )
+    setattr(request, REQUEST_ATTR, user_session)
+    setattr(request, COORDINATED_ATTR, sessions.effective_coordinate(grant._idp_coordinate))
+
+
 def _load_binding(request, **token) -> UserSession | None:
-    """The session a code or refresh token belongs to, put on the request together with the client's
+    """The session a refresh token belongs to, put on the request together with the client's
     effective coordinate setting: one flat query on the token endpoint's hot path."""
     row = SessionToken.objects.filter(**token).values_list(*_BINDING_FIELDS)[:1]
     row = row[0] if row else None
@@ -82,8 +115,20 @@ def _load_binding(request, **token) -> UserSession | None:
     return user_session
 
 
-class IdpLogoutValidatorMixin:
+class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     """Compose into a project's own ``OAuth2Validator`` subclass (before it in the bases)."""
+
+    @classmethod
+    def grant_queryset(cls):
+        """The grant read also brings its session binding and its client's coordinate setting, as flat
+        columns (no extra model instances)."""
+        return (
+            super()
+            .grant_queryset()
+            .annotate(
+                **{name: F(f"idp_logout_binding__{path}") for name, path in _GRANT_BINDING_COLUMNS.items()}
+            )
+        )
 
     # --- Binding tokens to the session ---------------------------------------------------------
 
@@ -96,8 +141,8 @@ class IdpLogoutValidatorMixin:
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
-        if valid:
-            _load_binding(request, grant__code=code, application=client)
+        if valid:  # the grant, its binding and the client's settings were read with it: no query
+            _put_grant_binding(request, self.grant_of(request, code))
         return valid
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
