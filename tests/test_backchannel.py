@@ -297,6 +297,11 @@ def test_private_addresses_are_refused_by_default(
         ("2002:7f00:1::1", True),  # 6to4 wrapping 127.0.0.1
         ("2002:a9fe:a9fe::1", True),  # 6to4 wrapping 169.254.169.254
         ("2001:0:4136:e378:8000:63bf:f5ff:fffe", True),  # Teredo
+        ("64:ff9b::808:808", False),  # NAT64 of 8.8.8.8: reachable, public
+        ("64:ff9b::7f00:1", True),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254 (cloud metadata)
+        ("64:ff9b::a00:1", True),  # NAT64 of 10.0.0.1
+        ("64:ff9b:1::808:808", True),  # RFC 8215 local-use prefix: not the well-known one
     ],
 )
 def test_address_classification(address, forbidden):

@@ -24,9 +24,16 @@ class ForbiddenAddress(Exception):
     """The target resolved to a private, loopback, link-local, multicast or reserved address."""
 
 
+# RFC 6052 well-known NAT64 prefix: on IPv6-only networks (DNS64), an IPv4-only receiver resolves to
+# 64:ff9b::a.b.c.d. The translator connects to a.b.c.d, so that address is what counts.
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+
 def address_forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_PREFIX:
+            return address_forbidden(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
         # IPv4 embedded in IPv6 (mapped, 6to4, Teredo) is judged by the IPv4 address it reaches.
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None and address_forbidden(str(embedded)):
