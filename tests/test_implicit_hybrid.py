@@ -285,3 +285,36 @@ def test_ending_the_session_through_the_api_revokes_implicit_tokens(
     assert len(ended) == 1
     assert ended[0].revoked_client_ids == [application.client_id]
     assert userinfo_status(fragment["access_token"]) == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_planted_coordinated_parameter_does_not_skip_the_session_lock(signed_in, application_factory):
+    """oauthlib's request answers unknown attributes with the request's parameters; an older version
+    of the validator read its "coordinated" flag as an attribute, so ``_idp_logout_coordinated=`` on
+    the authorize URL skipped the session-row lock. The same statements must run with or without it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    application = application_factory(
+        authorization_grant_type=IMPLICIT_ID_TOKEN_TOKEN[0], client_type=Application.CLIENT_PUBLIC
+    )
+
+    def session_reads(extra: dict) -> list[str]:
+        params = {
+            "response_type": "id_token token",
+            "client_id": application.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid",
+            "state": "st-1",
+            "nonce": secrets.token_hex(8),
+            **extra,
+        }
+        with CaptureQueriesContext(connection) as captured:
+            response = signed_in.get(f"{reverse('oauth2_provider:authorize')}?{urlencode(params)}")
+        assert response.status_code == HTTPStatus.FOUND
+        return [
+            q["sql"] for q in captured.captured_queries if 'FROM "django_idp_logout_usersession"' in q["sql"]
+        ]
+
+    honest = session_reads({})
+    planted = session_reads({"_idp_logout_coordinated": ""})
+    assert len(planted) == len(honest) >= 2  # the middleware's read, then the lock before issuing

@@ -254,3 +254,106 @@ def refresh(browser, application, refresh_token) -> dict:
     )
     assert response.status_code == 200, response.content[:300]
     return response.json()
+
+
+# --- State a client cannot plant -----------------------------------------------------------------
+#
+# oauthlib's Request answers unknown attributes with the request's parameters, so any name we kept on
+# it as a plain attribute could be sent by a client. These are every name this app has used.
+PLANTED = [
+    "_django_idp_logout_state",
+    "_idp_logout_grant",
+    "_idp_logout_issued_id_token",
+    "idp_logout_session",
+    "_idp_logout_coordinated",
+    "_idp_logout_pending_bindings",
+    "_idp_logout_deferred_id_token_bindings",
+]
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_planted_parameters_change_nothing_for_an_unauthenticated_client(name, application):
+    """A planted memo "ab" reads as (code "a", grant "b") to code that trusts attributes."""
+    response = Client().post(
+        reverse("oauth2_provider:token"),
+        {
+            "grant_type": "authorization_code",
+            "code": "a",
+            "redirect_uri": REDIRECT_URI,
+            "client_id": "nobody",
+            "client_secret": "x",
+            "code_verifier": "v" * 50,
+            name: "ab",
+        },
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_planted_parameters_change_nothing_for_a_real_exchange_and_refresh(
+    name, user, application, client, logout_settings_factory
+):
+    logout_settings_factory(application, coordinate_lifetime_with_user_session=True)
+    code, verifier = authorize(client, user, application)
+    rp = Client()
+    response = rp.post(
+        reverse("oauth2_provider:token"),
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": application.client_id,
+            "client_secret": application.client_secret,
+            "code_verifier": verifier,
+            name: "",
+        },
+    )
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    access_token = AccessToken.objects.get(token_checksum=checksum(body["access_token"]))
+    assert SessionToken.objects.filter(access_token=access_token).exists()
+    refreshed = rp.post(
+        reverse("oauth2_provider:token"),
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": application.client_id,
+            "client_secret": application.client_secret,
+            name: "x",
+        },
+    )
+    assert refreshed.status_code == 200, refreshed.content[:300]
+    new_access = AccessToken.objects.get(token_checksum=checksum(refreshed.json()["access_token"]))
+    assert SessionToken.objects.filter(access_token=new_access).exists()
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_planted_parameters_on_client_credentials_give_a_token_not_a_500(name, application_factory):
+    machine = application_factory(authorization_grant_type="client-credentials", algorithm="")
+    response = Client().post(
+        reverse("oauth2_provider:token"),
+        {
+            "grant_type": "client_credentials",
+            "client_id": machine.client_id,
+            "client_secret": machine.client_secret,
+            name: "x",
+        },
+    )
+    assert response.status_code == 200, response.content[:300]
+    assert not SessionToken.objects.exists()
+
+
+def test_code_look_ups_without_a_request_answer_as_dot(user, application):
+    grant = make_grant(application, user, nonce="n-1")
+    for validator in (IdpLogoutOAuth2Validator(), OAuth2Validator()):
+        assert validator.get_authorization_code_scopes(
+            application.client_id, grant.code, REDIRECT_URI, None
+        ) == [
+            "openid",
+            "profile",
+        ]
+        assert (
+            validator.get_authorization_code_nonce(application.client_id, grant.code, REDIRECT_URI, None)
+            == "n-1"
+        )

@@ -15,15 +15,13 @@ statements on a code exchange.
 from __future__ import annotations
 
 import contextvars
-import hmac
 import json
 from contextlib import contextmanager
 
 from oauth2_provider.models import get_grant_model
 from oauthlib.oauth2.rfc6749 import utils
 
-GRANT_ATTR = "_idp_logout_grant"
-ISSUED_ID_TOKEN_ATTR = "_idp_logout_issued_id_token"
+from .state import request_state
 
 # The ID token signed in this response, as (serialized, row). It is set only while DOT's
 # _create_access_token runs (see ReadOnceValidatorMixin._create_access_token), so no other caller of
@@ -52,24 +50,15 @@ class ReadOnceValidatorMixin:
         the request)."""
         return get_grant_model().objects.select_related("user")
 
-    @classmethod
-    def _base_grant_queryset(cls):
-        """``grant_queryset()``, built once per class: resolving its joins costs more than running it.
-        Each use clones it, as Django's generic views do with their class-level ``queryset``."""
-        cached = cls.__dict__.get("_grant_queryset_cache")
-        if cached is None:
-            cached = cls.grant_queryset()
-            cls._grant_queryset_cache = cached
-        return cached
-
     def grant_of(self, request, code: str):
         """The grant of ``code``, memoised on oauthlib's request (one token request). ``None`` when
         there is no such code."""
-        cached = getattr(request, GRANT_ATTR, None)
+        state = request_state(request)
+        cached = state.get("grant")
         if cached is not None and cached[0] == code:
             return cached[1]
-        grant = self._base_grant_queryset().filter(code=code).first()
-        setattr(request, GRANT_ATTR, (code, grant))
+        grant = self.grant_queryset().filter(code=code).first()
+        state["grant"] = (code, grant)
         return grant
 
     def _grant_of_client(self, request, code: str, client):
@@ -80,6 +69,8 @@ class ReadOnceValidatorMixin:
         return grant
 
     def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        if request is None:
+            return super().get_authorization_code_scopes(client_id, code, redirect_uri, request)
         grant = self.grant_of(request, code)
         return utils.scope_to_list(grant.scope) if grant is not None and grant.scope else []
 
@@ -116,6 +107,8 @@ class ReadOnceValidatorMixin:
         return grant.redirect_uri_allowed(redirect_uri)
 
     def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        if request is None:
+            return super().get_authorization_code_nonce(client_id, code, redirect_uri, request)
         grant = self.grant_of(request, code)
         return (grant.nonce or None) if grant is not None else None
 
@@ -123,11 +116,11 @@ class ReadOnceValidatorMixin:
 
     def finalize_id_token(self, id_token, token, token_handler, request):
         serialized = super().finalize_id_token(id_token, token, token_handler, request)
-        setattr(request, ISSUED_ID_TOKEN_ATTR, (serialized, request.id_token))
+        request_state(request)["issued_id_token"] = (serialized, request.id_token)
         return serialized
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
-        issued = getattr(request, ISSUED_ID_TOKEN_ATTR, None)
+        issued = request_state(request).get("issued_id_token")
         with _id_token_known(issued if issued is not None and token.get("id_token") == issued[0] else None):
             return super()._create_access_token(expires, request, token, source_refresh_token)
 
@@ -135,6 +128,6 @@ class ReadOnceValidatorMixin:
         """The ID token signed in this response is the row just saved. Any other string goes through
         DOT (decoded, verified, looked up)."""
         issued = _just_issued_id_token.get()
-        if issued is not None and isinstance(token, str) and hmac.compare_digest(token, issued[0]):
+        if issued is not None and token == issued[0]:  # both are ours: not a secret comparison
             return issued[1]
         return super()._load_id_token(token)

@@ -25,24 +25,26 @@ from ..models import SessionToken, UserSession
 from ..services import sessions
 from .backend import current_django_request
 from .lookups import ReadOnceValidatorMixin
+from .state import request_state
 
-REQUEST_ATTR = "idp_logout_session"
-PENDING_ATTR = "_idp_logout_pending_bindings"
-COORDINATED_ATTR = "_idp_logout_coordinated"
-DEFERRED_ATTR = "_idp_logout_deferred_id_token_bindings"
+# Keys of request_state(request): never plain attributes, which a client can plant (see .state).
+SESSION = "user_session"  # the UserSession the request belongs to (None: unknown or none)
+COORDINATED = "coordinated"  # the client's effective coordinate setting, when known
+PENDING = "pending_bindings"  # bindings _save_bearer_token writes in one INSERT
+DEFERRED = "deferred_id_token_bindings"  # ID token bindings waiting for that INSERT
 
 
 def _session_of(request) -> UserSession | None:
     """The session the oauthlib request belongs to: set by validate_code / validate_refresh_token,
     or, at the authorize endpoint, the browser's own session."""
-    user_session = getattr(request, REQUEST_ATTR, None)
+    state = request_state(request)
+    user_session = state.get(SESSION)
     if user_session is None:
         django_request = current_django_request()
         if django_request is not None:
             from .. import browser
 
-            user_session = browser.current_user_session(django_request)
-            setattr(request, REQUEST_ATTR, user_session)
+            user_session = state[SESSION] = browser.current_user_session(django_request)
             if user_session is not None and getattr(request, "client", None) is not None:
                 # An authorization at the authorize endpoint (code, implicit or hybrid): the client
                 # takes part in the session.
@@ -83,8 +85,9 @@ _GRANT_BINDING_COLUMNS = {
 
 def _put_grant_binding(request, grant) -> None:
     """Put the session the code was issued in, and the client's coordinate setting, on the request."""
+    state = request_state(request)
     if grant._idp_session_pk is None:
-        setattr(request, REQUEST_ATTR, None)
+        state[SESSION] = None
         return
     user_session = UserSession(
         pk=grant._idp_session_pk,
@@ -94,8 +97,8 @@ def _put_grant_binding(request, grant) -> None:
         last_activity=grant._idp_session_last_activity,
         ended_at=grant._idp_session_ended_at,
     )
-    setattr(request, REQUEST_ATTR, user_session)
-    setattr(request, COORDINATED_ATTR, sessions.effective_coordinate(grant._idp_coordinate))
+    state[SESSION] = user_session
+    state[COORDINATED] = sessions.effective_coordinate(grant._idp_coordinate)
 
 
 def _load_binding(request, **token) -> UserSession | None:
@@ -103,15 +106,16 @@ def _load_binding(request, **token) -> UserSession | None:
     effective coordinate setting: one flat query on the token endpoint's hot path."""
     row = SessionToken.objects.filter(**token).values_list(*_BINDING_FIELDS)[:1]
     row = row[0] if row else None
+    state = request_state(request)
     if row is None:
-        setattr(request, REQUEST_ATTR, None)
+        state[SESSION] = None
         return None
     pk, sid, user_id, created_at, last_activity, ended_at, own = row
     user_session = UserSession(
         pk=pk, sid=sid, user_id=user_id, created_at=created_at, last_activity=last_activity, ended_at=ended_at
     )
-    setattr(request, REQUEST_ATTR, user_session)
-    setattr(request, COORDINATED_ATTR, sessions.effective_coordinate(own))
+    state[SESSION] = user_session
+    state[COORDINATED] = sessions.effective_coordinate(own)
     return user_session
 
 
@@ -162,7 +166,7 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         user_session = _session_of(request)
         if user_session is None:
             return
-        pending = getattr(request, PENDING_ATTR, None)
+        pending = request_state(request).get(PENDING)
         if pending is None:  # outside _save_bearer_token (a DOT subclass calling us directly)
             sessions.bind_token(user_session, request.client, **token)
         else:
@@ -178,11 +182,9 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
             return id_token
         if _bearer_save_follows(request):
             # Written with the access/refresh token bindings, in one INSERT, by _save_bearer_token.
-            pending = getattr(request, DEFERRED_ATTR, [])
-            pending.append(
+            request_state(request).setdefault(DEFERRED, []).append(
                 SessionToken(user_session=user_session, application=request.client, id_token=id_token)
             )
-            setattr(request, DEFERRED_ATTR, pending)
         else:
             sessions.bind_token(user_session, request.client, id_token=id_token)
         return id_token
@@ -215,19 +217,19 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         user_session = _session_of(request)
         if user_session is None:
             return super()._save_bearer_token(token, request, *args, **kwargs)
-        if getattr(request, COORDINATED_ATTR, True):
+        state = request_state(request)
+        if state.get(COORDINATED, True):
             # Only tokens that must die with the session need the lock; a client that is not
             # coordinated keeps its tokens after logout by design (unknown here: lock anyway).
             user_session = self._refuse_if_ended(user_session, request)
         if request.grant_type == "refresh_token":
             sessions.record_activity(user_session)
-        setattr(request, PENDING_ATTR, list(getattr(request, DEFERRED_ATTR, [])))
-        setattr(request, DEFERRED_ATTR, [])
+        state[PENDING] = state.pop(DEFERRED, [])
         try:
             result = super()._save_bearer_token(token, request, *args, **kwargs)
-            SessionToken.objects.bulk_create(getattr(request, PENDING_ATTR))
+            SessionToken.objects.bulk_create(state[PENDING])
         finally:
-            delattr(request, PENDING_ATTR)
+            del state[PENDING]
         return result
 
     def _refuse_if_ended(self, user_session: UserSession, request) -> UserSession:
