@@ -13,12 +13,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 
 from ..models import SessionToken, UserSession
@@ -26,6 +29,8 @@ from ..services import sessions
 from .backend import current_django_request
 from .lookups import ReadOnceValidatorMixin
 from .state import request_state
+
+logger = logging.getLogger(__name__)
 
 # Keys of request_state(request): never plain attributes, which a client can plant (see .state).
 SESSION = "user_session"  # the UserSession the request belongs to (None: unknown or none)
@@ -195,6 +200,26 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         if user_session is not None:
             claims["sid"] = user_session.sid  # OIDC Front-/Back-Channel Logout 1.0: same value everywhere
         return claims, expiration_time
+
+    def get_subject(self, user, application=None) -> str:
+        """The ``sub`` this OP gives ``user``: what DOT's claim code (``get_claim_dict``, so including a
+        project's ``get_additional_claims``) puts in ID tokens. Logout tokens and hint matching use it,
+        outside any token request, so the claim code runs on a minimal request (user, client, scope
+        ``openid``). If that code needs more than this and fails, the answer is DOT's default
+        ``str(user.pk)`` and a warning is logged. Override this when your ``sub`` cannot be computed
+        this way."""
+        request = Request("")
+        request.user, request.client, request.scopes, request.claims = user, application, ["openid"], None
+        try:
+            sub = self.get_claim_dict(request)["sub"]
+            return str(sub(request) if callable(sub) else sub)
+        except Exception:
+            logger.warning(
+                "django_idp_logout: the validator's claim code failed outside a token request; using "
+                "str(user.pk) as sub. Override get_subject() if your ID tokens carry another sub.",
+                exc_info=True,
+            )
+            return str(user.pk)
 
     def get_discovery_claims(self, request):
         return [*super().get_discovery_claims(request), "sid"]

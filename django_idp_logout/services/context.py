@@ -22,6 +22,7 @@ from oauth2_provider.models import get_application_model
 from .. import browser
 from ..conf import app_settings
 from .notifications import frontchannel_urls
+from .subject import subject_for
 
 PENDING_SALT = "django_idp_logout.logout_id"
 COMPLETED_SALT = "django_idp_logout.logged_out"
@@ -186,4 +187,5 @@ def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> boo
     # has one, else by subject.
     if logout_request.hint_sid:
         return constant_time_compare(logout_request.hint_sid, own_sid)
-    return logout_request.subject == str(request.user.pk)
+    application = get_application_model().objects.filter(client_id=logout_request.client_id).first()
+    return logout_request.subject == subject_for(request.user, application)

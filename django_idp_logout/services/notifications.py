@@ -30,6 +30,7 @@ from ..models import (
 )
 from ..oauth.hints import issuer
 from .logout_token import logout_token_claims, sign_logout_token
+from .subject import subject_for
 
 # --- Front-channel ----------------------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ def _claim(notification_id: int) -> BackchannelNotification | None:
         return None
     return (
         BackchannelNotification.objects.select_related(
-            "user_session", "application", "application__logout_settings"
+            "user_session__user", "application", "application__logout_settings"
         )
         .filter(pk=notification_id)
         .first()
@@ -130,7 +131,7 @@ def send_notification(notification_id: int) -> bool | None:
     user_session = notification.user_session
     claims = logout_token_claims(
         application=application,
-        sub=str(user_session.user_id),
+        sub=subject_for(user_session.user, application),
         sid=user_session.sid,
         reason=notification.reason,
     )

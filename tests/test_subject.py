@@ -1,0 +1,124 @@
+"""One ``sub`` per user everywhere: ID tokens, logout tokens and hint matching agree, also when a project
+changes ``sub`` in its validator's claim code."""
+
+import json
+import logging
+from http import HTTPStatus
+
+import pytest
+from jwcrypto import jwt
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+from django_idp_logout.oauth.validator import IdpLogoutOAuth2Validator, IdpLogoutValidatorMixin
+from django_idp_logout.services.subject import subject_for
+from tests.conftest import POST_LOGOUT_URI
+from tests.test_end_session import run_logout
+
+pytestmark = pytest.mark.django_db
+
+SYNC = {"BACKCHANNEL_DELIVERY": "sync", "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES": True}
+
+
+class RequestAgnosticSubValidator(IdpLogoutOAuth2Validator):
+    """DOT's request-agnostic form: claim values are callables of the request."""
+
+    def get_additional_claims(self):
+        return {"sub": lambda request: f"user-{request.user.username}"}
+
+
+class PerClientSubValidator(IdpLogoutOAuth2Validator):
+    """DOT's request-dependent form, with a pairwise-style subject (differs per client)."""
+
+    def get_additional_claims(self, request):
+        return {"sub": f"{request.client.client_id}:{request.user.pk}"}
+
+
+class ClaimCodeNeedingTheTokenRequest(IdpLogoutOAuth2Validator):
+    def get_additional_claims(self, request):
+        return {"sub": f"{request.grant_type.upper()}-{request.user.pk}"}
+
+
+class ExplicitSubjectValidator(ClaimCodeNeedingTheTokenRequest):
+    def get_subject(self, user, application=None):
+        return f"AUTHORIZATION_CODE-{user.pk}"
+
+
+def use_validator(settings, validator_class):
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OAUTH2_VALIDATOR_CLASS": f"{__name__}.{validator_class.__name__}",
+    }
+
+
+def claims_of(token: str) -> dict:
+    return json.loads(jwt.JWT(jwt=token).token.objects["payload"])
+
+
+def sign_in_and_out(client, user, application, oidc_login, capture) -> str:
+    """The code flow, then an RP-initiated logout that skips the prompt; returns the ID token."""
+    id_token = oidc_login(user, application)["id_token"]
+    with capture(execute=True):  # run the after-commit delivery
+        response = run_logout(client, id_token_hint=id_token, post_logout_redirect_uri=POST_LOGOUT_URI)
+    assert response.status_code == HTTPStatus.FOUND and response["Location"] == POST_LOGOUT_URI
+    return id_token
+
+
+@pytest.mark.parametrize(
+    ("validator_class", "expected"),
+    [
+        (IdpLogoutOAuth2Validator, "{pk}"),
+        (RequestAgnosticSubValidator, "user-alice"),
+        (PerClientSubValidator, "example-rp:{pk}"),
+        (ExplicitSubjectValidator, "AUTHORIZATION_CODE-{pk}"),
+    ],
+)
+def test_logout_tokens_carry_the_sub_of_the_id_tokens(
+    validator_class,
+    expected,
+    client,
+    user,
+    application,
+    oidc_login,
+    backchannel_receiver,
+    logout_settings_factory,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    use_validator(settings, validator_class)
+    settings.IDP_LOGOUT = dict(SYNC)
+    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
+    id_token = sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
+    (post,) = backchannel_receiver.posts_to("/bc")
+    id_sub, logout_sub = claims_of(id_token)["sub"], claims_of(post.form["logout_token"][0])["sub"]
+    assert id_sub == logout_sub == expected.format(pk=user.pk)
+
+
+def test_claim_code_that_needs_the_token_request_falls_back_and_says_so(user, application, settings, caplog):
+    use_validator(settings, ClaimCodeNeedingTheTokenRequest)
+    with caplog.at_level(logging.WARNING, logger="django_idp_logout.oauth.validator"):
+        assert subject_for(user, application) == str(user.pk)
+    assert "Override get_subject()" in caplog.text
+
+
+def test_a_validator_without_the_mixin_gives_dots_default(user, application, settings):
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OAUTH2_VALIDATOR_CLASS": "oauth2_provider.oauth2_validators.OAuth2Validator",
+    }
+    assert not issubclass(OAuth2Validator, IdpLogoutValidatorMixin)
+    assert subject_for(user, application) == str(user.pk)
+
+
+def test_a_hint_without_sid_matches_the_custom_sub(
+    client, user, application, oidc_login, id_token_factory, settings
+):
+    """Hints from before this app was installed carry no sid: they are matched by sub, the custom one."""
+    use_validator(settings, RequestAgnosticSubValidator)
+    oidc_login(user, application)
+    foreign_sub = id_token_factory(sub=str(user.pk))  # DOT's default sub: not what this OP issues
+    prompt = run_logout(client, id_token_hint=foreign_sub, post_logout_redirect_uri=POST_LOGOUT_URI)
+    assert prompt.status_code == HTTPStatus.OK and b'id="logout-confirm"' in prompt.content
+
+    own_sub = id_token_factory(sub="user-alice")
+    response = run_logout(client, id_token_hint=own_sub, post_logout_redirect_uri=POST_LOGOUT_URI)
+    assert response["Location"] == POST_LOGOUT_URI
