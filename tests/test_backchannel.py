@@ -302,6 +302,10 @@ def test_private_addresses_are_refused_by_default(
         ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254 (cloud metadata)
         ("64:ff9b::a00:1", True),  # NAT64 of 10.0.0.1
         ("64:ff9b:1::808:808", True),  # RFC 8215 local-use prefix: not the well-known one
+        ("192.0.0.8", True),  # IETF protocol assignments: "global" to Python 3.11.7
+        ("192.0.0.170", True),
+        ("192.88.99.1", True),  # 6to4 relay anycast (deprecated)
+        ("64:ff9b::c000:8", True),  # NAT64 of 192.0.0.8
     ],
 )
 def test_address_classification(address, forbidden):

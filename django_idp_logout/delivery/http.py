@@ -28,6 +28,10 @@ class ForbiddenAddress(Exception):
 # 64:ff9b::a.b.c.d. The translator connects to a.b.c.d, so that address is what counts.
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
+# Special-purpose blocks that Python before 3.11.10 / 3.12.4 (CVE-2024-4032) calls global: IETF protocol
+# assignments and the old 6to4 relay anycast. No back-channel receiver lives there.
+NOT_GLOBAL_ON_OLD_PYTHONS = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("192.88.99.0/24"))
+
 
 def address_forbidden(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -41,7 +45,8 @@ def address_forbidden(address: str) -> bool:
         if ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
     return (
-        ip.is_private
+        any(ip in network for network in NOT_GLOBAL_ON_OLD_PYTHONS)
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_multicast
