@@ -215,7 +215,40 @@ def _check_dot_classes(oauth2_settings):
                     else "django_idp_logout.E015",
                 )
             )
-    return errors
+    return errors + _check_shadowed_lookups(oauth2_settings.OAUTH2_VALIDATOR_CLASS)
+
+
+def _check_shadowed_lookups(validator_class) -> list:
+    """The read-once look-ups answer DOT's grant methods without calling ``super()``: a project's own
+    override of one of them placed *after* our mixin in the bases would never run."""
+    from oauth2_provider.oauth2_validators import OAuth2Validator
+
+    from .oauth.lookups import READ_ONCE_METHODS, ReadOnceValidatorMixin
+
+    if not (isinstance(validator_class, type) and issubclass(validator_class, ReadOnceValidatorMixin)):
+        return []
+    mro = validator_class.__mro__
+    after_ours = mro[mro.index(ReadOnceValidatorMixin) + 1 :]
+    dot_own = set(OAuth2Validator.__mro__)
+    shadowed = sorted(
+        f"{cls.__qualname__}.{name}"
+        for cls in after_ours
+        if cls not in dot_own
+        for name in READ_ONCE_METHODS
+        if name in vars(cls)
+    )
+    if not shadowed:
+        return []
+    return [
+        Warning(
+            f"These validator methods never run: {', '.join(shadowed)}. The read-once look-ups of "
+            "IdpLogoutValidatorMixin answer them first.",
+            hint="Put your class before IdpLogoutValidatorMixin in the bases (class MyValidator("
+            "MyOverrides, IdpLogoutValidatorMixin, OAuth2Validator)), or subclass "
+            "IdpLogoutOAuth2Validator and call super().",
+            id="django_idp_logout.W018",
+        )
+    ]
 
 
 SESSION_REFRESH_PATH = "mozilla_django_oidc.middleware.SessionRefresh"

@@ -306,6 +306,8 @@ def test_private_addresses_are_refused_by_default(
         ("192.0.0.170", True),
         ("192.88.99.1", True),  # 6to4 relay anycast (deprecated)
         ("64:ff9b::c000:8", True),  # NAT64 of 192.0.0.8
+        ("fec0::1", True),  # deprecated site-local
+        ("3fff::1", True),  # documentation prefix (RFC 9637)
     ],
 )
 def test_address_classification(address, forbidden):

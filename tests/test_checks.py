@@ -110,3 +110,37 @@ from django_idp_logout.oauth.validator import IdpLogoutValidatorMixin  # noqa: E
 
 class ProjectValidator(IdpLogoutValidatorMixin, OAuth2Validator):
     pass
+
+
+class ProjectCodeChecks(OAuth2Validator):
+    """A project's own stricter validate_code, written against DOT's validator."""
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        return (
+            super().validate_code(client_id, code, client, request, *args, **kwargs)
+            and request.user.is_active
+        )
+
+
+class ShadowedValidator(IdpLogoutValidatorMixin, ProjectCodeChecks):
+    pass
+
+
+class OverridesFirstValidator(IdpLogoutValidatorMixin, OAuth2Validator):
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        return (
+            super().validate_code(client_id, code, client, request, *args, **kwargs)
+            and request.user.is_active
+        )
+
+
+def test_an_override_placed_after_the_mixin_is_reported_as_shadowed(settings):
+    oauth2(settings, OAUTH2_VALIDATOR_CLASS="tests.test_checks.ShadowedValidator")
+    (warning,) = checks.check_oidc_provider()
+    assert warning.id == "django_idp_logout.W018"
+    assert "ProjectCodeChecks.validate_code" in warning.msg
+
+
+def test_an_override_placed_before_the_mixin_is_fine(settings):
+    oauth2(settings, OAUTH2_VALIDATOR_CLASS="tests.test_checks.OverridesFirstValidator")
+    assert checks.check_oidc_provider() == []

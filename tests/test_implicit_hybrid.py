@@ -318,3 +318,30 @@ def test_a_planted_coordinated_parameter_does_not_skip_the_session_lock(signed_i
     honest = session_reads({})
     planted = session_reads({"_idp_logout_coordinated": ""})
     assert len(planted) == len(honest) >= 2  # the middleware's read, then the lock before issuing
+
+
+@pytest.mark.parametrize("planted", ["authorization_code", "refresh_token"])
+def test_a_planted_grant_type_on_the_authorize_url_still_binds_the_id_token(
+    signed_in, application_factory, coordinated, planted
+):
+    """At the authorize endpoint ``grant_type`` is whatever the client put in the URL: an ID token of
+    the "id_token" response type must be bound (and go with the session) all the same."""
+    application = application_factory(
+        authorization_grant_type=IMPLICIT_ID_TOKEN[0], client_type=Application.CLIENT_PUBLIC
+    )
+    params = {
+        "response_type": "id_token",
+        "client_id": application.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "st-1",
+        "nonce": "n-1",
+        "grant_type": planted,
+    }
+    response = signed_in.get(f"{reverse('oauth2_provider:authorize')}?{urlencode(params)}")
+    assert response.status_code == HTTPStatus.FOUND
+    id_token = IDToken.objects.get(application=application)
+    assert SessionToken.objects.filter(id_token=id_token, user_session=browser_session(signed_in)).exists()
+
+    api.end_session(user_session=browser_session(signed_in), reason=EndReason.TERMINATED)
+    assert not IDToken.objects.filter(application=application).exists()

@@ -93,11 +93,67 @@ def test_logout_tokens_carry_the_sub_of_the_id_tokens(
     assert id_sub == logout_sub == expected.format(pk=user.pk)
 
 
-def test_claim_code_that_needs_the_token_request_falls_back_and_says_so(user, application, settings, caplog):
+def test_claim_code_that_needs_the_token_request_leaves_the_sub_unknown_and_says_so(
+    user, application, settings, caplog
+):
+    """Guessing str(user.pk) could name another user where subjects are numbers: unknown instead."""
     use_validator(settings, ClaimCodeNeedingTheTokenRequest)
     with caplog.at_level(logging.WARNING, logger="django_idp_logout.oauth.validator"):
-        assert subject_for(user, application) == str(user.pk)
+        assert subject_for(user, application) is None
     assert "Override get_subject()" in caplog.text
+
+
+def test_with_an_unknown_sub_the_logout_token_names_only_the_sid(
+    client,
+    user,
+    application,
+    oidc_login,
+    backchannel_receiver,
+    logout_settings_factory,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    use_validator(settings, ClaimCodeNeedingTheTokenRequest)
+    settings.IDP_LOGOUT = dict(SYNC)
+    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
+    id_token = sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
+    (post,) = backchannel_receiver.posts_to("/bc")
+    claims = claims_of(post.form["logout_token"][0])
+    assert "sub" not in claims
+    assert claims["sid"] == claims_of(id_token)["sid"]
+
+
+class BrokenSubjectValidator(IdpLogoutOAuth2Validator):
+    def get_subject(self, user, application=None):
+        raise RuntimeError("directory down")
+
+
+def test_a_get_subject_that_raises_does_not_block_delivery(
+    client,
+    user,
+    application,
+    oidc_login,
+    backchannel_receiver,
+    logout_settings_factory,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    use_validator(settings, BrokenSubjectValidator)
+    settings.IDP_LOGOUT = dict(SYNC)
+    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
+    sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
+    (post,) = backchannel_receiver.posts_to("/bc")
+    assert "sub" not in claims_of(post.form["logout_token"][0])
+
+
+def test_an_unknown_sub_never_matches_a_hint(
+    client, user, application, oidc_login, id_token_factory, settings
+):
+    use_validator(settings, ClaimCodeNeedingTheTokenRequest)
+    oidc_login(user, application)
+    for sub in (str(user.pk), f"AUTHORIZATION_CODE-{user.pk}"):
+        prompt = run_logout(client, id_token_hint=id_token_factory(sub=sub))
+        assert prompt.status_code == HTTPStatus.OK and b'id="logout-confirm"' in prompt.content
 
 
 def test_a_validator_without_the_mixin_gives_dots_default(user, application, settings):

@@ -23,7 +23,7 @@ from oauthlib.common import Request
 
 from django_idp_logout.models import SessionToken
 from django_idp_logout.oauth import lookups
-from django_idp_logout.oauth.validator import IdpLogoutOAuth2Validator
+from django_idp_logout.oauth.validator import IdpLogoutOAuth2Validator, IdpLogoutValidatorMixin
 from tests.conftest import REDIRECT_URI, pkce_challenge
 
 pytestmark = pytest.mark.django_db
@@ -357,3 +357,40 @@ def test_code_look_ups_without_a_request_answer_as_dot(user, application):
             validator.get_authorization_code_nonce(application.client_id, grant.code, REDIRECT_URI, None)
             == "n-1"
         )
+
+
+class FinalizeWithoutIdTokenAttribute(OAuth2Validator):
+    """A project's finalize_id_token (below our mixin) that leaves no ``request.id_token`` behind."""
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        serialized = super().finalize_id_token(id_token, token, token_handler, request)
+        del request.id_token
+        return serialized
+
+
+class ValidatorOverFinalize(IdpLogoutValidatorMixin, FinalizeWithoutIdTokenAttribute):
+    pass
+
+
+def test_a_planted_id_token_parameter_is_never_taken_for_the_saved_row(user, application, client, settings):
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OAUTH2_VALIDATOR_CLASS": f"{__name__}.ValidatorOverFinalize",
+    }
+    code, verifier = authorize(client, user, application)
+    response = Client().post(
+        reverse("oauth2_provider:token"),
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": application.client_id,
+            "client_secret": application.client_secret,
+            "code_verifier": verifier,
+            "id_token": "planted",
+        },
+    )
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    jti = json.loads(jwt.JWT(jwt=body["id_token"]).token.objects["payload"])["jti"]
+    assert str(AccessToken.objects.get(token_checksum=checksum(body["access_token"])).id_token.jti) == jti

@@ -28,9 +28,14 @@ class ForbiddenAddress(Exception):
 # 64:ff9b::a.b.c.d. The translator connects to a.b.c.d, so that address is what counts.
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
-# Special-purpose blocks that Python before 3.11.10 / 3.12.4 (CVE-2024-4032) calls global: IETF protocol
-# assignments and the old 6to4 relay anycast. No back-channel receiver lives there.
-NOT_GLOBAL_ON_OLD_PYTHONS = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("192.88.99.0/24"))
+# Special-purpose blocks that Python before 3.11.10 / 3.12.4 (CVE-2024-4032), or still, calls global.
+# No back-channel receiver lives there.
+NOT_GLOBAL_ON_OLD_PYTHONS = (
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("192.88.99.0/24"),
+    ipaddress.ip_network("fec0::/10"),  # deprecated site-local
+    ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637)
+)
 
 
 def address_forbidden(address: str) -> bool:

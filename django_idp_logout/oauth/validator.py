@@ -57,12 +57,18 @@ def _session_of(request) -> UserSession | None:
     return user_session
 
 
+def _at_authorize_endpoint() -> bool:
+    """The backend publishes the Django request only around the authorize endpoint's oauthlib calls.
+    (``grant_type`` cannot tell: at the authorize endpoint it is whatever the client put in the URL.)"""
+    return current_django_request() is not None
+
+
 def _bearer_save_follows(request) -> bool:
     """Whether oauthlib will call save_bearer_token later in this response: always at the token
     endpoint, and at the authorize endpoint when an access token is part of the response type."""
-    if getattr(request, "grant_type", None) in ("authorization_code", "refresh_token"):
+    if not _at_authorize_endpoint():
         return True
-    return "token" in (getattr(request, "response_type", None) or "").split()
+    return "token" in (request.response_type or "").split()
 
 
 _BINDING_FIELDS = (
@@ -201,25 +207,26 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
             claims["sid"] = user_session.sid  # OIDC Front-/Back-Channel Logout 1.0: same value everywhere
         return claims, expiration_time
 
-    def get_subject(self, user, application=None) -> str:
+    def get_subject(self, user, application=None) -> str | None:
         """The ``sub`` this OP gives ``user``: what DOT's claim code (``get_claim_dict``, so including a
         project's ``get_additional_claims``) puts in ID tokens. Logout tokens and hint matching use it,
         outside any token request, so the claim code runs on a minimal request (user, client, scope
-        ``openid``). If that code needs more than this and fails, the answer is DOT's default
-        ``str(user.pk)`` and a warning is logged. Override this when your ``sub`` cannot be computed
-        this way."""
+        ``openid``) in a savepoint. ``None`` when that code needs more and fails: logout tokens then
+        name only the ``sid`` and hints match only by ``sid`` (a guessed ``sub`` could be another
+        user's). Override this when your ``sub`` cannot be computed this way."""
         request = Request("")
         request.user, request.client, request.scopes, request.claims = user, application, ["openid"], None
         try:
-            sub = self.get_claim_dict(request)["sub"]
-            return str(sub(request) if callable(sub) else sub)
+            with transaction.atomic(using=router.db_for_read(type(user))):
+                sub = self.get_claim_dict(request)["sub"]
+                return str(sub(request) if callable(sub) else sub)
         except Exception:
             logger.warning(
-                "django_idp_logout: the validator's claim code failed outside a token request; using "
-                "str(user.pk) as sub. Override get_subject() if your ID tokens carry another sub.",
+                "django_idp_logout: the validator's claim code failed outside a token request, so this "
+                "sub is unknown: logout tokens carry only the sid. Override get_subject() to fix this.",
                 exc_info=True,
             )
-            return str(user.pk)
+            return None
 
     def get_discovery_claims(self, request):
         return [*super().get_discovery_claims(request), "sid"]
@@ -247,7 +254,7 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
             # Only tokens that must die with the session need the lock; a client that is not
             # coordinated keeps its tokens after logout by design (unknown here: lock anyway).
             user_session = self._refuse_if_ended(user_session, request)
-        if request.grant_type == "refresh_token":
+        if not _at_authorize_endpoint() and request.grant_type == "refresh_token":
             sessions.record_activity(user_session)
         state[PENDING] = state.pop(DEFERRED, [])
         try:

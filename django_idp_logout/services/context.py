@@ -188,4 +188,5 @@ def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> boo
     if logout_request.hint_sid:
         return constant_time_compare(logout_request.hint_sid, own_sid)
     application = get_application_model().objects.filter(client_id=logout_request.client_id).first()
-    return logout_request.subject == subject_for(request.user, application)
+    subject = subject_for(request.user, application)
+    return subject is not None and logout_request.subject == subject

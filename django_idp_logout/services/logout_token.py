@@ -22,8 +22,9 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def logout_token_claims(
-    *, application, sub: str, sid: str | None, reason: str | None, now: int | None = None
+    *, application, sub: str | None, sid: str | None, reason: str | None, now: int | None = None
 ) -> dict:
+    """The claims; ``sub`` and ``sid`` are each left out when unknown (section 2.4 needs one of them)."""
     now = int(now if now is not None else time.time())
     claims = {
         "iss": issuer(),
@@ -32,8 +33,9 @@ def logout_token_claims(
         "exp": now + app_settings.LOGOUT_TOKEN_LIFETIME,
         "jti": str(uuid.uuid4()),
         "events": {BACKCHANNEL_EVENT: {}},
-        "sub": sub,
     }
+    if sub:
+        claims["sub"] = sub
     if sid:
         claims["sid"] = sid
     if reason and app_settings.LOGOUT_TOKEN_INCLUDE_REASON:

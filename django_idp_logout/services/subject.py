@@ -9,11 +9,23 @@ do.
 
 from __future__ import annotations
 
+import logging
+
 from oauth2_provider.settings import oauth2_settings
 
+logger = logging.getLogger(__name__)
 
-def subject_for(user, application=None) -> str:
-    """The ``sub`` of ``user`` as the configured validator issues it."""
-    validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
-    get_subject = getattr(validator, "get_subject", None)
-    return get_subject(user, application) if get_subject is not None else str(user.pk)
+
+def subject_for(user, application=None) -> str | None:
+    """The ``sub`` of ``user`` as the configured validator issues it; ``None`` when it cannot be known
+    (then callers rely on the ``sid`` alone). Never raises: a logout must not fail over it."""
+    from ..oauth.validator import IdpLogoutValidatorMixin
+
+    validator_class = oauth2_settings.OAUTH2_VALIDATOR_CLASS
+    if not (isinstance(validator_class, type) and issubclass(validator_class, IdpLogoutValidatorMixin)):
+        return str(user.pk)  # DOT's own sub (check E014 already reports the missing mixin)
+    try:
+        return validator_class().get_subject(user, application)
+    except Exception:
+        logger.exception("django_idp_logout: get_subject() failed; relying on the sid alone")
+        return None
