@@ -445,8 +445,8 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
 
     add_client(user_session, application)
     bind_many(user_session, application, count)
-    # savepoint pair, lock, mark ended, coordinated clients, 6 revocation statements, back-channel targets
-    with django_assert_num_queries(12):
+    # savepoint pair, lock, mark ended, the session's clients (read once), 6 revocation statements
+    with django_assert_num_queries(11):
         result = api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
     assert result.counts.as_dict() == {
         "refresh_tokens": count,
@@ -456,6 +456,29 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
     }
     assert live_tokens(application) == (0, 0, 0)
     assert RefreshToken.objects.filter(revoked__isnull=False).count() == count
+
+
+@pytest.mark.parametrize("clients", [1, 5])
+def test_notifying_back_channel_clients_costs_one_insert_whatever_their_number(
+    user, application_factory, logout_settings_factory, settings, django_assert_num_queries, clients
+):
+    """The outbox is written with one INSERT, its ids come back from it (no SELECT after it)."""
+    from django_idp_logout.models import BackchannelNotification
+    from django_idp_logout.services.sessions import add_client
+
+    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync"}  # delivery happens after commit, not here
+    user_session = UserSession.objects.create(user=user)
+    for _ in range(clients):
+        application = application_factory()
+        logout_settings_factory(application, backchannel_logout_uri="https://rp.example.com/bc")
+        add_client(user_session, application)
+    # savepoint pair, lock, mark ended, the session's clients, the outbox INSERT (nobody coordinated)
+    with django_assert_num_queries(6):
+        result = api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
+    assert sorted(result.notification_ids) == sorted(
+        BackchannelNotification.objects.filter(user_session=user_session).values_list("pk", flat=True)
+    )
+    assert len(result.notification_ids) == clients
 
 
 def test_password_change_elsewhere_ends_the_server_side_session(user, application, oidc_login, coordinated):

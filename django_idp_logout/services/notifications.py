@@ -67,24 +67,33 @@ def frame_origins(urls: list[str]) -> list[str]:
 # --- Back-channel outbox -----------------------------------------------------------------------------
 
 
-def queue_backchannel(user_session: UserSession, *, reason: str) -> list[int]:
+def queue_backchannel(
+    user_session: UserSession, *, reason: str, targets: list[tuple[int, str]] | None = None
+) -> list[int]:
     """Write the outbox rows for every client of the session with a back-channel URI (coordinated or
-    not), once per (session, client). Call inside the transaction that ends the session."""
+    not), once per (session, client). Call inside the transaction that ends the session, which holds
+    the session's row lock: it runs once per session, so no row can exist yet.
+
+    ``targets`` are (application pk, back-channel URI) pairs when the caller has read them already
+    (``end_session`` reads the session's clients once for revocation and notification)."""
     if (
         reason == EndReason.SESSION_EXPIRATION
         and not app_settings.EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT
     ):
         return []
-    targets = SessionClient.objects.filter(
-        user_session=user_session, application__logout_settings__backchannel_logout_uri__gt=""
-    ).values_list("application_id", "application__logout_settings__backchannel_logout_uri")
+    if targets is None:
+        targets = SessionClient.objects.filter(
+            user_session=user_session, application__logout_settings__backchannel_logout_uri__gt=""
+        ).values_list("application_id", "application__logout_settings__backchannel_logout_uri")
     rows = [
         BackchannelNotification(user_session=user_session, application_id=app_id, uri=uri, reason=reason)
         for app_id, uri in targets
     ]
     if not rows:
         return []
-    BackchannelNotification.objects.bulk_create(rows, ignore_conflicts=True)
+    created = BackchannelNotification.objects.bulk_create(rows)
+    if all(row.pk is not None for row in created):  # PostgreSQL, SQLite 3.35+, MariaDB 10.5+
+        return [row.pk for row in created]
     return list(
         BackchannelNotification.objects.filter(
             user_session=user_session, status=NotificationStatus.PENDING, attempts=0

@@ -84,18 +84,29 @@ def bind_token(user_session: UserSession, application, **token) -> SessionToken:
     return SessionToken.objects.create(user_session=user_session, application=application, **token)
 
 
-def coordinated_application_ids(user_session: UserSession) -> dict[int, str]:
-    """The session's clients whose effective coordinate setting is true: {application pk: client_id}.
+@dataclass(frozen=True)
+class EndingClient:
+    """A client of a session being ended: what revocation and the back-channel need to know."""
 
-    Per client: ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
-    ``COORDINATE_LIFETIME_WITH_USER_SESSION``. One query.
-    """
+    application_id: int
+    client_id: str
+    coordinated: bool
+    backchannel_logout_uri: str
+
+
+def ending_clients(user_session: UserSession) -> list[EndingClient]:
+    """The session's clients, in one query. ``coordinated`` is the effective setting: per client
+    ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
+    ``COORDINATE_LIFETIME_WITH_USER_SESSION``."""
     rows = SessionClient.objects.filter(user_session=user_session).values_list(
         "application_id",
         "application__client_id",
         "application__logout_settings__coordinate_lifetime_with_user_session",
+        "application__logout_settings__backchannel_logout_uri",
     )
-    return {pk: client_id for pk, client_id, own in rows if effective_coordinate(own)}
+    return [
+        EndingClient(pk, client_id, effective_coordinate(own), uri or "") for pk, client_id, own, uri in rows
+    ]
 
 
 def effective_coordinate(own: bool | None) -> bool:
@@ -141,12 +152,19 @@ def end_session(
             ended_at=locked.ended_at, end_reason=reason, upstream_id_token=""
         )
         result = EndedSession(user_session=locked, ended_now=True)
+        clients = ending_clients(locked) if revoke_tokens or notify_clients else []
         if revoke_tokens:
-            coordinated = coordinated_application_ids(locked)
+            coordinated = {c.application_id: c.client_id for c in clients if c.coordinated}
             result.revoked_client_ids = sorted(coordinated.values())
             result.counts = revoke_session_tokens(locked, coordinated)
         if notify_clients:
-            result.notification_ids = notifications.queue_backchannel(locked, reason=reason)
+            result.notification_ids = notifications.queue_backchannel(
+                locked,
+                reason=reason,
+                targets=[
+                    (c.application_id, c.backchannel_logout_uri) for c in clients if c.backchannel_logout_uri
+                ],
+            )
         transaction.on_commit(lambda: _after_commit(result), using=router.db_for_write(UserSession))
     user_session.ended_at, user_session.end_reason = locked.ended_at, locked.end_reason
     return result
