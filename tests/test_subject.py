@@ -54,6 +54,30 @@ def claims_of(token: str) -> dict:
     return json.loads(jwt.JWT(jwt=token).token.objects["payload"])
 
 
+@pytest.fixture
+def logout_token_of(
+    client,
+    user,
+    application,
+    oidc_login,
+    backchannel_receiver,
+    logout_settings_factory,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    """With a validator class: sign in, sign out; returns (ID token claims, logout token claims)."""
+
+    def run(validator_class):
+        use_validator(settings, validator_class)
+        settings.IDP_LOGOUT = dict(SYNC)
+        logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
+        id_token = sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
+        (post,) = backchannel_receiver.posts_to("/bc")
+        return claims_of(id_token), claims_of(post.form["logout_token"][0])
+
+    return run
+
+
 def sign_in_and_out(client, user, application, oidc_login, capture) -> str:
     """The code flow, then an RP-initiated logout that skips the prompt; returns the ID token."""
     id_token = oidc_login(user, application)["id_token"]
@@ -72,25 +96,9 @@ def sign_in_and_out(client, user, application, oidc_login, capture) -> str:
         (ExplicitSubjectValidator, "AUTHORIZATION_CODE-{pk}"),
     ],
 )
-def test_logout_tokens_carry_the_sub_of_the_id_tokens(
-    validator_class,
-    expected,
-    client,
-    user,
-    application,
-    oidc_login,
-    backchannel_receiver,
-    logout_settings_factory,
-    settings,
-    django_capture_on_commit_callbacks,
-):
-    use_validator(settings, validator_class)
-    settings.IDP_LOGOUT = dict(SYNC)
-    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
-    id_token = sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
-    (post,) = backchannel_receiver.posts_to("/bc")
-    id_sub, logout_sub = claims_of(id_token)["sub"], claims_of(post.form["logout_token"][0])["sub"]
-    assert id_sub == logout_sub == expected.format(pk=user.pk)
+def test_logout_tokens_carry_the_sub_of_the_id_tokens(validator_class, expected, user, logout_token_of):
+    id_claims, logout_claims = logout_token_of(validator_class)
+    assert id_claims["sub"] == logout_claims["sub"] == expected.format(pk=user.pk)
 
 
 def test_claim_code_that_needs_the_token_request_leaves_the_sub_unknown_and_says_so(
@@ -103,24 +111,10 @@ def test_claim_code_that_needs_the_token_request_leaves_the_sub_unknown_and_says
     assert "Override get_subject()" in caplog.text
 
 
-def test_with_an_unknown_sub_the_logout_token_names_only_the_sid(
-    client,
-    user,
-    application,
-    oidc_login,
-    backchannel_receiver,
-    logout_settings_factory,
-    settings,
-    django_capture_on_commit_callbacks,
-):
-    use_validator(settings, ClaimCodeNeedingTheTokenRequest)
-    settings.IDP_LOGOUT = dict(SYNC)
-    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
-    id_token = sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
-    (post,) = backchannel_receiver.posts_to("/bc")
-    claims = claims_of(post.form["logout_token"][0])
-    assert "sub" not in claims
-    assert claims["sid"] == claims_of(id_token)["sid"]
+def test_with_an_unknown_sub_the_logout_token_names_only_the_sid(logout_token_of):
+    id_claims, logout_claims = logout_token_of(ClaimCodeNeedingTheTokenRequest)
+    assert "sub" not in logout_claims
+    assert logout_claims["sid"] == id_claims["sid"]
 
 
 class BrokenSubjectValidator(IdpLogoutOAuth2Validator):
@@ -128,22 +122,9 @@ class BrokenSubjectValidator(IdpLogoutOAuth2Validator):
         raise RuntimeError("directory down")
 
 
-def test_a_get_subject_that_raises_does_not_block_delivery(
-    client,
-    user,
-    application,
-    oidc_login,
-    backchannel_receiver,
-    logout_settings_factory,
-    settings,
-    django_capture_on_commit_callbacks,
-):
-    use_validator(settings, BrokenSubjectValidator)
-    settings.IDP_LOGOUT = dict(SYNC)
-    logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/bc"))
-    sign_in_and_out(client, user, application, oidc_login, django_capture_on_commit_callbacks)
-    (post,) = backchannel_receiver.posts_to("/bc")
-    assert "sub" not in claims_of(post.form["logout_token"][0])
+def test_a_get_subject_that_raises_does_not_block_delivery(logout_token_of):
+    id_claims, logout_claims = logout_token_of(BrokenSubjectValidator)
+    assert "sub" not in logout_claims and logout_claims["sid"] == id_claims["sid"]
 
 
 def test_an_unknown_sub_never_matches_a_hint(

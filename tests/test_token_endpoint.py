@@ -226,23 +226,27 @@ def authorize(browser, user, application) -> tuple[str, str]:
     return parse_qs(urlsplit(response["Location"]).query)["code"][0], verifier
 
 
-def exchange(browser, application, code, verifier, *, redirect_uri=REDIRECT_URI, expect=200) -> dict:
+def exchange(
+    browser, application, code, verifier, *, redirect_uri=REDIRECT_URI, expect=200, client_id=None, **extra
+) -> dict:
+    """POST a code exchange; ``extra`` adds parameters (planted ones, say)."""
     response = browser.post(
         reverse("oauth2_provider:token"),
         {
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": redirect_uri,
-            "client_id": application.client_id,
+            "client_id": client_id or application.client_id,
             "client_secret": application.client_secret,
             "code_verifier": verifier,
+            **extra,
         },
     )
     assert response.status_code == expect, response.content[:300]
     return response.json()
 
 
-def refresh(browser, application, refresh_token) -> dict:
+def refresh(browser, application, refresh_token, **extra) -> dict:
     response = browser.post(
         reverse("oauth2_provider:token"),
         {
@@ -250,6 +254,7 @@ def refresh(browser, application, refresh_token) -> dict:
             "refresh_token": refresh_token,
             "client_id": application.client_id,
             "client_secret": application.client_secret,
+            **extra,
         },
     )
     assert response.status_code == 200, response.content[:300]
@@ -274,20 +279,8 @@ PLANTED = [
 @pytest.mark.parametrize("name", PLANTED)
 def test_planted_parameters_change_nothing_for_an_unauthenticated_client(name, application):
     """A planted memo "ab" reads as (code "a", grant "b") to code that trusts attributes."""
-    response = Client().post(
-        reverse("oauth2_provider:token"),
-        {
-            "grant_type": "authorization_code",
-            "code": "a",
-            "redirect_uri": REDIRECT_URI,
-            "client_id": "nobody",
-            "client_secret": "x",
-            "code_verifier": "v" * 50,
-            name: "ab",
-        },
-    )
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_client"
+    body = exchange(Client(), application, "a", "v" * 50, client_id="nobody", expect=401, **{name: "ab"})
+    assert body["error"] == "invalid_client"
 
 
 @pytest.mark.parametrize("name", PLANTED)
@@ -297,34 +290,11 @@ def test_planted_parameters_change_nothing_for_a_real_exchange_and_refresh(
     logout_settings_factory(application, coordinate_lifetime_with_user_session=True)
     code, verifier = authorize(client, user, application)
     rp = Client()
-    response = rp.post(
-        reverse("oauth2_provider:token"),
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "client_id": application.client_id,
-            "client_secret": application.client_secret,
-            "code_verifier": verifier,
-            name: "",
-        },
-    )
-    assert response.status_code == 200, response.content[:300]
-    body = response.json()
+    body = exchange(rp, application, code, verifier, **{name: ""})
     access_token = AccessToken.objects.get(token_checksum=checksum(body["access_token"]))
     assert SessionToken.objects.filter(access_token=access_token).exists()
-    refreshed = rp.post(
-        reverse("oauth2_provider:token"),
-        {
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": application.client_id,
-            "client_secret": application.client_secret,
-            name: "x",
-        },
-    )
-    assert refreshed.status_code == 200, refreshed.content[:300]
-    new_access = AccessToken.objects.get(token_checksum=checksum(refreshed.json()["access_token"]))
+    refreshed = refresh(rp, application, body["refresh_token"], **{name: "x"})
+    new_access = AccessToken.objects.get(token_checksum=checksum(refreshed["access_token"]))
     assert SessionToken.objects.filter(access_token=new_access).exists()
 
 
@@ -378,19 +348,6 @@ def test_a_planted_id_token_parameter_is_never_taken_for_the_saved_row(user, app
         "OAUTH2_VALIDATOR_CLASS": f"{__name__}.ValidatorOverFinalize",
     }
     code, verifier = authorize(client, user, application)
-    response = Client().post(
-        reverse("oauth2_provider:token"),
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "client_id": application.client_id,
-            "client_secret": application.client_secret,
-            "code_verifier": verifier,
-            "id_token": "planted",
-        },
-    )
-    assert response.status_code == 200, response.content[:300]
-    body = response.json()
+    body = exchange(Client(), application, code, verifier, id_token="planted")
     jti = json.loads(jwt.JWT(jwt=body["id_token"]).token.objects["payload"])["jti"]
     assert str(AccessToken.objects.get(token_checksum=checksum(body["access_token"])).id_token.jti) == jti
