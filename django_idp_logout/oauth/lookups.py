@@ -1,7 +1,7 @@
 """DOT validator mixin: the token endpoint reads each row once.
 
-During one code exchange DOT reads the same grant row up to six times: scopes, ``validate_code``, its
-user, two PKCE look-ups, the redirect URI and the nonce. It also reads back the ID token it has just
+While validating a code exchange DOT reads the same grant row six times (scopes, ``validate_code``, two
+PKCE look-ups, the redirect URI, the nonce) and then its user. It also reads back the ID token it has just
 signed, by decoding the string (two statements and a signature check). All the grant reads happen
 during validation, before any token is saved, so one read serves them all. The ID token row is the one
 ``_save_id_token`` has just returned.
