@@ -27,6 +27,7 @@ from django_idp_logout.browser import SID_SESSION_KEY
 from django_idp_logout.models import EndReason, SessionToken, UserSession
 from tests.conftest import REDIRECT_URI, is_signed_in, pkce_challenge
 from tests.test_sessions import claims_of, refresh
+from tests.test_token_endpoint import PLANTED
 
 pytestmark = [
     pytest.mark.django_db,
@@ -287,10 +288,13 @@ def test_ending_the_session_through_the_api_revokes_implicit_tokens(
     assert userinfo_status(fragment["access_token"]) == HTTPStatus.UNAUTHORIZED
 
 
-def test_a_planted_coordinated_parameter_does_not_skip_the_session_lock(signed_in, application_factory):
-    """oauthlib's request answers unknown attributes with the request's parameters; an older version
-    of the validator read its "coordinated" flag as an attribute, so ``_idp_logout_coordinated=`` on
-    the authorize URL skipped the session-row lock. The same statements must run with or without it."""
+@pytest.mark.parametrize("value", ["", "ab"])
+@pytest.mark.parametrize("name", PLANTED)
+def test_planted_parameters_on_the_authorize_url_change_nothing(signed_in, application_factory, name, value):
+    """oauthlib's request answers unknown attributes with the request's parameters. An older version of
+    the validator read its "coordinated" flag as an attribute, so ``_idp_logout_coordinated=`` on the
+    authorize URL skipped the session-row lock. With any name the app has used planted, the same
+    statements run and the tokens are bound to the browser's session."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -298,7 +302,7 @@ def test_a_planted_coordinated_parameter_does_not_skip_the_session_lock(signed_i
         authorization_grant_type=IMPLICIT_ID_TOKEN_TOKEN[0], client_type=Application.CLIENT_PUBLIC
     )
 
-    def session_reads(extra: dict) -> list[str]:
+    def authorize_with(extra: dict) -> tuple[list[str], dict]:
         params = {
             "response_type": "id_token token",
             "client_id": application.client_id,
@@ -311,13 +315,19 @@ def test_a_planted_coordinated_parameter_does_not_skip_the_session_lock(signed_i
         with CaptureQueriesContext(connection) as captured:
             response = signed_in.get(f"{reverse('oauth2_provider:authorize')}?{urlencode(params)}")
         assert response.status_code == HTTPStatus.FOUND
-        return [
+        fragment = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).fragment).items()}
+        reads = [
             q["sql"] for q in captured.captured_queries if 'FROM "django_idp_logout_usersession"' in q["sql"]
         ]
+        return reads, fragment
 
-    honest = session_reads({})
-    planted = session_reads({"_idp_logout_coordinated": ""})
+    honest, _ = authorize_with({})
+    planted, fragment = authorize_with({name: value})
     assert len(planted) == len(honest) >= 2  # the middleware's read, then the lock before issuing
+    access_token = access_token_row(fragment["access_token"])
+    user_session = browser_session(signed_in)
+    assert SessionToken.objects.filter(access_token=access_token, user_session=user_session).exists()
+    assert SessionToken.objects.filter(id_token=access_token.id_token, user_session=user_session).exists()
 
 
 @pytest.mark.parametrize("planted", ["authorization_code", "refresh_token"])
