@@ -99,13 +99,13 @@ class ReadOnceValidatorMixin:
         return True
 
     def get_code_challenge(self, code, request):
-        grant = self._grant_of_client(request, code, getattr(request, "client", None))
+        grant = self._grant_of_client(request, code, vars(request).get("client"))
         if grant is None:
             return super().get_code_challenge(code, request)
         return grant.code_challenge or None
 
     def get_code_challenge_method(self, code, request):
-        grant = self._grant_of_client(request, code, getattr(request, "client", None))
+        grant = self._grant_of_client(request, code, vars(request).get("client"))
         if grant is None:
             return super().get_code_challenge_method(code, request)
         return grant.code_challenge_method or None

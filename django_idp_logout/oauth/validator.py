@@ -50,7 +50,7 @@ def _session_of(request) -> UserSession | None:
             from .. import browser
 
             user_session = state[SESSION] = browser.current_user_session(django_request)
-            if user_session is not None and getattr(request, "client", None) is not None:
+            if user_session is not None and vars(request).get("client") is not None:
                 # An authorization at the authorize endpoint (code, implicit or hybrid): the client
                 # takes part in the session.
                 sessions.add_client(user_session, request.client)
@@ -290,7 +290,7 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         """Consent is not needed, by the same rule DOT's ``AuthorizationView`` applies next: the client
         skips it, or ``approval_prompt`` is "auto" and the user holds a live token of this client
         covering the requested scopes. Otherwise the answer is ``consent_required``, never a form."""
-        client = getattr(request, "client", None)
+        client = vars(request).get("client")  # set by client validation; never a "client" parameter
         if client is None:
             return False
         if client.skip_authorization:
