@@ -82,43 +82,11 @@ _BINDING_FIELDS = (
 )
 
 
-# Annotations on the grant read (see grant_queryset): name -> path from the grant's binding.
-_GRANT_BINDING_COLUMNS = {
-    "_idp_session_pk": "user_session_id",
-    "_idp_session_sid": "user_session__sid",
-    "_idp_session_user_id": "user_session__user_id",
-    "_idp_session_created_at": "user_session__created_at",
-    "_idp_session_last_activity": "user_session__last_activity",
-    "_idp_session_ended_at": "user_session__ended_at",
-    "_idp_coordinate": "application__logout_settings__coordinate_lifetime_with_user_session",
-}
-
-
-def _put_grant_binding(request, grant) -> None:
-    """Put the session the code was issued in, and the client's coordinate setting, on the request."""
+def _put_binding(request, row: tuple | None) -> UserSession | None:
+    """Put the session a code or refresh token belongs to, and the client's effective coordinate
+    setting, on the request, from a row of ``_BINDING_FIELDS`` (``None``: the token is not bound)."""
     state = request_state(request)
-    if grant._idp_session_pk is None:
-        state[SESSION] = None
-        return
-    user_session = UserSession(
-        pk=grant._idp_session_pk,
-        sid=grant._idp_session_sid,
-        user_id=grant._idp_session_user_id,
-        created_at=grant._idp_session_created_at,
-        last_activity=grant._idp_session_last_activity,
-        ended_at=grant._idp_session_ended_at,
-    )
-    state[SESSION] = user_session
-    state[COORDINATED] = sessions.effective_coordinate(grant._idp_coordinate)
-
-
-def _load_binding(request, **token) -> UserSession | None:
-    """The session a refresh token belongs to, put on the request together with the client's
-    effective coordinate setting: one flat query on the token endpoint's hot path."""
-    row = SessionToken.objects.filter(**token).values_list(*_BINDING_FIELDS)[:1]
-    row = row[0] if row else None
-    state = request_state(request)
-    if row is None:
+    if row is None or row[0] is None:
         state[SESSION] = None
         return None
     pk, sid, user_id, created_at, last_activity, ended_at, own = row
@@ -130,6 +98,18 @@ def _load_binding(request, **token) -> UserSession | None:
     return user_session
 
 
+def _load_binding(request, **token) -> UserSession | None:
+    """The binding of a refresh token: one flat query on the token endpoint's hot path."""
+    rows = SessionToken.objects.filter(**token).values_list(*_BINDING_FIELDS)[:1]
+    return _put_binding(request, rows[0] if rows else None)
+
+
+# The same fields, read with the grant (see grant_queryset) as annotations: name -> expression.
+_GRANT_BINDING = {
+    f"_idp_binding_{i}": F(f"idp_logout_binding__{path}") for i, path in enumerate(_BINDING_FIELDS)
+}
+
+
 class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     """Compose into a project's own ``OAuth2Validator`` subclass (before it in the bases)."""
 
@@ -137,13 +117,7 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     def grant_queryset(cls):
         """The grant read also brings its session binding and its client's coordinate setting, as flat
         columns (no extra model instances)."""
-        return (
-            super()
-            .grant_queryset()
-            .annotate(
-                **{name: F(f"idp_logout_binding__{path}") for name, path in _GRANT_BINDING_COLUMNS.items()}
-            )
-        )
+        return super().grant_queryset().annotate(**_GRANT_BINDING)
 
     # --- Binding tokens to the session ---------------------------------------------------------
 
@@ -157,7 +131,8 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
         if valid:  # the grant, its binding and the client's settings were read with it: no query
-            _put_grant_binding(request, self.grant_of(request, code))
+            grant = self.grant_of(request, code)
+            _put_binding(request, tuple(getattr(grant, name) for name in _GRANT_BINDING))
         return valid
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
