@@ -9,10 +9,8 @@ the collector would have handled are handled here: refresh tokens drop their acc
 access tokens go before the ID tokens they point to; bindings are cleaned in the same transaction
 (foreign keys are checked at commit).
 
-``revoke_unbound_tokens`` handles what the app found when it was installed: tokens DOT issued before
-(bound to no session). DOT's logout would have deleted them, so when any session of their user ends
-they go too, for every coordinated browser client (docs/adopting.md), again in a flat number of
-statements.
+Tokens bound to no session (issued before the app was installed) are revoked the same way by
+``unbound.revoke_unbound_tokens``.
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ from django.db import router
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import (
-    AbstractApplication,
     get_access_token_model,
-    get_application_model,
     get_grant_model,
     get_id_token_model,
     get_refresh_token_model,
@@ -106,79 +102,4 @@ def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[i
             | (Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))))
         )
     )
-    return counts
-
-
-# The grants a browser session takes part in: the tokens a session would have bound, had the app been
-# installed when they were issued. Password, client-credentials and device tokens are never bound, so
-# they are not "unbound" in this sense and stay untouched (docs/sessions.md).
-BROWSER_GRANT_TYPES = (
-    AbstractApplication.GRANT_AUTHORIZATION_CODE,
-    AbstractApplication.GRANT_IMPLICIT,
-    AbstractApplication.GRANT_OPENID_HYBRID,
-)
-
-
-def coordinated_browser_clients() -> QuerySet:
-    """Clients whose effective coordinate setting is true and that sign users in through a browser."""
-    own = "logout_settings__coordinate_lifetime_with_user_session"
-    coordinated = Q(**{own: True})
-    if app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION:
-        coordinated |= Q(**{f"{own}__isnull": True})  # no row, or "inherit"
-    Application = get_application_model()
-    return Application.objects.filter(coordinated, authorization_grant_type__in=BROWSER_GRANT_TYPES)
-
-
-def _unbound(model, binding_field: str, **filters) -> QuerySet:
-    """``model`` rows matching ``filters`` that no ``SessionToken`` points at."""
-    return model.objects.filter(**filters).exclude(
-        Exists(SessionToken.objects.filter(**{binding_field: OuterRef("pk")}))
-    )
-
-
-def _unbound_querysets(**filters) -> dict[str, QuerySet]:
-    keep_offline = app_settings.KEEP_OFFLINE_ACCESS_TOKENS
-    querysets = {
-        "refresh_tokens": _unbound(
-            get_refresh_token_model(), "refresh_token", revoked__isnull=True, **filters
-        ),
-        "access_tokens": _unbound(get_access_token_model(), "access_token", **filters),
-        "id_tokens": _unbound(get_id_token_model(), "id_token", **filters),
-        "grants": _unbound(get_grant_model(), "grant", **filters),
-    }
-    if keep_offline:
-        querysets["refresh_tokens"] = querysets["refresh_tokens"].exclude(
-            access_token__scope__contains=OFFLINE_ACCESS
-        )
-        querysets["access_tokens"] = querysets["access_tokens"].exclude(scope__contains=OFFLINE_ACCESS)
-    return querysets
-
-
-def clients_with_unbound_tokens(user_id) -> dict[int, str]:
-    """{application pk: client_id} of the coordinated browser clients holding unbound tokens of the
-    user: one statement (the common case, nothing found, costs nothing more)."""
-    querysets = _unbound_querysets(user_id=user_id, application_id=OuterRef("pk"))
-    holding = Q()
-    for queryset in querysets.values():
-        holding |= Exists(queryset)
-    return dict(coordinated_browser_clients().filter(holding).values_list("pk", "client_id"))
-
-
-def revoke_unbound_tokens(user_id, application_ids: Iterable[int]) -> RevocationCounts:
-    """Revoke the user's unbound tokens of the given clients (see ``clients_with_unbound_tokens``), as
-    ``revoke_session_tokens`` does for bound ones. Call inside a transaction."""
-    application_ids = list(application_ids)
-    counts = RevocationCounts()
-    if not application_ids:
-        return counts
-    AccessToken = get_access_token_model()
-    querysets = _unbound_querysets(user_id=user_id, application_id__in=application_ids)
-    access_tokens = querysets["access_tokens"]
-    counts.refresh_tokens = querysets["refresh_tokens"].update(revoked=timezone.now(), access_token=None)
-    get_refresh_token_model().objects.filter(access_token__in=access_tokens).update(access_token=None)
-    counts.access_tokens = _raw_delete(access_tokens)
-    counts.id_tokens = _raw_delete(
-        querysets["id_tokens"].exclude(Exists(AccessToken.objects.filter(id_token=OuterRef("pk"))))
-    )
-    counts.grants = _raw_delete(querysets["grants"])
     return counts

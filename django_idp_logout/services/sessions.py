@@ -20,12 +20,8 @@ from .. import signals
 from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
-from .revocation import (
-    RevocationCounts,
-    clients_with_unbound_tokens,
-    revoke_session_tokens,
-    revoke_unbound_tokens,
-)
+from .revocation import RevocationCounts, revoke_session_tokens
+from .unbound import clients_with_unbound_tokens, revoke_unbound_tokens
 
 logger = logging.getLogger(__name__)
 
