@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
+from oauth2_provider.models import get_access_token_model
 
 from django_idp_logout import receivers
 from django_idp_logout.models import EndReason, UserSession
@@ -149,3 +150,37 @@ def test_upgrade_from_plain_dot_keeps_users_signed_in_and_revokes_their_old_toke
     ]
     assert refresh(Client(), nightly, alice_nightly["refresh_token"]).status_code == HTTPStatus.OK
     assert bob_browser.get("/").context["user"] == bob
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(SESSION_ENGINE="django.contrib.sessions.backends.db", IDP_LOGOUT={})
+def test_rollback_migrate_zero_then_plain_dot_keeps_tokens_and_dots_own_logout(
+    settings, django_user_model, application_factory, oidc_login
+):
+    """docs/adopting.md, "Rollback": with the app, tokens are bound to sessions; after
+    ``migrate django_idp_logout zero`` and the release without the app, DOT works on alone: the tokens
+    refresh, and DOT's own logout deletes them (no foreign key of ours is left in the way)."""
+    alice = django_user_model.objects.create_user("alice", password="a")
+    portal = application_factory(client_id="portal")
+    browser = Client()
+    tokens = oidc_login(alice, portal, browser=browser)
+    assert unbound(portal) == (0, 0, 0)  # bound to Alice's session
+
+    call_command("migrate", APP, "zero", verbosity=0)
+    try:
+        with plain_dot_project(settings):
+            browser = restarted(browser)
+            userinfo = browser.get(
+                reverse("oauth2_provider:user-info"), HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}"
+            )
+            assert userinfo.status_code == HTTPStatus.OK
+            refreshed = refresh(Client(), portal, tokens["refresh_token"])
+            assert refreshed.status_code == HTTPStatus.OK
+            response = browser.post(
+                reverse("oauth2_provider:rp-initiated-logout"),
+                {"id_token_hint": refreshed.json()["id_token"], "allow": True},
+            )
+            assert response.status_code == HTTPStatus.FOUND
+            assert not get_access_token_model().objects.filter(user=alice).exists()  # DOT deleted them
+    finally:
+        call_command("migrate", APP, verbosity=0)
