@@ -176,11 +176,13 @@ def test_rollback_migrate_zero_then_plain_dot_keeps_tokens_and_dots_own_logout(
             assert userinfo.status_code == HTTPStatus.OK
             refreshed = refresh(Client(), portal, tokens["refresh_token"])
             assert refreshed.status_code == HTTPStatus.OK
+            assert browser.session["_auth_user_id"] == str(alice.pk)  # still signed in
             response = browser.post(
                 reverse("oauth2_provider:rp-initiated-logout"),
                 {"id_token_hint": refreshed.json()["id_token"], "allow": True},
             )
             assert response.status_code == HTTPStatus.FOUND
+            assert "_auth_user_id" not in browser.session
             assert not get_access_token_model().objects.filter(user=alice).exists()  # DOT deleted them
     finally:
         call_command("migrate", APP, verbosity=0)
