@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     # that adopts the app never stops a logout from revoking; see ``coordinate_default``.
     "COORDINATE_LIFETIME_WITH_USER_SESSION": None,
     "KEEP_OFFLINE_ACCESS_TOKENS": False,
+    # Revoke tokens from before the app (bound to no session) with any session of their user
+    # (docs/adopting.md); False once idp_logout_unbound_tokens reports none saves a statement per logout.
+    "REVOKE_UNBOUND_TOKENS": True,
     "SESSION_IDLE_TIMEOUT": None,
     "SESSION_ABSOLUTE_TIMEOUT": None,
     "SESSION_ACTIVITY_RESOLUTION": 60,

@@ -157,7 +157,8 @@ def test_tokens_of_clients_that_no_browser_session_binds_are_left_alone(user, ap
     assert unbound(password_client) == (3, 3, 3)
 
 
-def test_an_unbound_pending_code_is_deleted(user, application):
+def test_an_unbound_pending_code_goes_with_the_clients_unbound_tokens(user, application):
+    make_unbound(user, application, 1)
     Grant.objects.create(
         user=user,
         application=application,
@@ -168,6 +169,7 @@ def test_an_unbound_pending_code_is_deleted(user, application):
     )
     sign_in_and_log_out(user)
     assert not Grant.objects.filter(code="pre-install-code").exists()
+    assert unbound(application) == (0, 0, 0)
 
 
 def test_offline_access_unbound_tokens_are_kept_when_the_setting_keeps_them(user, application, settings):
@@ -252,7 +254,7 @@ def run_report() -> str:
 def test_report_counts_unbound_tokens_per_client_until_they_are_gone(
     user, other_user, application_factory, dot_login, oidc_login
 ):
-    assert run_report().strip() == "No unbound tokens remain."
+    assert run_report().splitlines()[0] == "No unbound tokens remain."
     portal = application_factory(client_id="portal")
     nightly = application_factory(client_id="nightly")
     coordinate(nightly, False)
@@ -277,3 +279,21 @@ def test_report_counts_unbound_tokens_per_client_until_they_are_gone(
     assert rows["nightly"].total == 3
     sign_in_and_log_out(other_user)
     assert [row.client_id for row in count_unbound_tokens()] == ["nightly"]
+
+
+def test_revoke_unbound_tokens_off_leaves_them_and_saves_the_statement(
+    user, application, settings, django_assert_num_queries
+):
+    settings.IDP_LOGOUT = {"REVOKE_UNBOUND_TOKENS": False}
+    make_unbound(user, application, 2)
+    user_session = UserSession.objects.create(user=user)
+    # savepoint pair, lock, mark ended, the session's clients (none): no look for unbound tokens
+    with django_assert_num_queries(5):
+        api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
+    assert unbound(application) == (2, 2, 2)
+
+
+def test_report_says_when_the_look_can_be_turned_off(settings):
+    assert "REVOKE_UNBOUND_TOKENS'] = False" in run_report()
+    settings.IDP_LOGOUT = {"REVOKE_UNBOUND_TOKENS": False}
+    assert run_report().strip() == "No unbound tokens remain."

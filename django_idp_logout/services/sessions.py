@@ -159,7 +159,9 @@ def end_session(
             result.counts = revoke_session_tokens(locked, coordinated)
             # Tokens from before the app was installed belong to no session: DOT's logout would have
             # deleted them, so they end with any session of their user (docs/adopting.md).
-            unbound = clients_with_unbound_tokens(locked.user_id)
+            unbound = (
+                clients_with_unbound_tokens(locked.user_id) if app_settings.REVOKE_UNBOUND_TOKENS else {}
+            )
             result.counts.add(revoke_unbound_tokens(locked.user_id, unbound))
             result.revoked_client_ids = sorted({*coordinated.values(), *unbound.values()})
         if notify_clients:

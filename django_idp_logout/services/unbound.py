@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import (
     AbstractApplication,
@@ -36,54 +36,60 @@ BROWSER_GRANT_TYPES = (
 )
 
 
-def coordinated_browser_clients() -> QuerySet:
-    """Clients whose effective coordinate setting is true and that sign users in through a browser."""
-    own = "logout_settings__coordinate_lifetime_with_user_session"
+def coordinated_browser_client(prefix: str = "") -> Q:
+    """The condition on an Application (reached through ``prefix``, e.g. ``"application__"``) that its
+    effective coordinate setting is true and that it signs users in through a browser."""
+    own = f"{prefix}logout_settings__coordinate_lifetime_with_user_session"
     coordinated = Q(**{own: True})
     if app_settings.COORDINATE_LIFETIME_WITH_USER_SESSION:
         coordinated |= Q(**{f"{own}__isnull": True})  # no row, or "inherit"
-    Application = get_application_model()
-    return Application.objects.filter(coordinated, authorization_grant_type__in=BROWSER_GRANT_TYPES)
+    return coordinated & Q(**{f"{prefix}authorization_grant_type__in": BROWSER_GRANT_TYPES})
 
 
-def _unbound(model, binding_field: str, **filters) -> QuerySet:
-    """``model`` rows matching ``filters`` that no ``SessionToken`` points at."""
-    return model.objects.filter(**filters).exclude(
-        Exists(SessionToken.objects.filter(**{binding_field: OuterRef("pk")}))
+# kind -> (model getter, SessionToken field pointing at it, filters that keep only live rows)
+_KINDS = {
+    "refresh_tokens": (get_refresh_token_model, "refresh_token", {"revoked__isnull": True}),
+    "access_tokens": (get_access_token_model, "access_token", {}),
+    "id_tokens": (get_id_token_model, "id_token", {}),
+    "grants": (get_grant_model, "grant", {}),
+}
+
+
+def unbound_queryset(kind: str, **filters) -> QuerySet:
+    """Rows of one token ``kind`` matching ``filters`` that no ``SessionToken`` points at (refresh
+    tokens: not revoked)."""
+    get_model, binding_field, live = _KINDS[kind]
+    return (
+        get_model()
+        .objects.filter(**live, **filters)
+        .exclude(Exists(SessionToken.objects.filter(**{binding_field: OuterRef("pk")})))
     )
 
 
-def unbound_querysets(**filters) -> dict[str, QuerySet]:
-    """The unbound refresh tokens (not revoked), access tokens, ID tokens and codes matching ``filters``."""
-    return {
-        "refresh_tokens": _unbound(
-            get_refresh_token_model(), "refresh_token", revoked__isnull=True, **filters
-        ),
-        "access_tokens": _unbound(get_access_token_model(), "access_token", **filters),
-        "id_tokens": _unbound(get_id_token_model(), "id_token", **filters),
-        "grants": _unbound(get_grant_model(), "grant", **filters),
-    }
-
-
-def revocable_querysets(**filters) -> dict[str, QuerySet]:
-    """``unbound_querysets`` without what ``KEEP_OFFLINE_ACCESS_TOKENS`` keeps, as for bound tokens."""
-    querysets = unbound_querysets(**filters)
+def revocable_queryset(kind: str, **filters) -> QuerySet:
+    """``unbound_queryset`` without what ``KEEP_OFFLINE_ACCESS_TOKENS`` keeps, as for bound tokens."""
+    queryset = unbound_queryset(kind, **filters)
     if app_settings.KEEP_OFFLINE_ACCESS_TOKENS:
-        querysets["refresh_tokens"] = querysets["refresh_tokens"].exclude(
-            access_token__scope__contains=OFFLINE_ACCESS
-        )
-        querysets["access_tokens"] = querysets["access_tokens"].exclude(scope__contains=OFFLINE_ACCESS)
-    return querysets
+        if kind == "refresh_tokens":
+            queryset = queryset.exclude(access_token__scope__contains=OFFLINE_ACCESS)
+        elif kind == "access_tokens":
+            queryset = queryset.exclude(scope__contains=OFFLINE_ACCESS)
+    return queryset
 
 
 def clients_with_unbound_tokens(user_id) -> dict[int, str]:
-    """{application pk: client_id} of the coordinated browser clients holding unbound tokens of the
-    user: one statement (the common case, nothing found, costs nothing more)."""
-    querysets = revocable_querysets(user_id=user_id, application_id=OuterRef("pk"))
-    holding = Q()
-    for queryset in querysets.values():
-        holding |= Exists(queryset)
-    return dict(coordinated_browser_clients().filter(holding).values_list("pk", "client_id"))
+    """{application pk: client_id} of the coordinated browser clients holding unbound access or refresh
+    tokens of the user (what DOT's logout deleted; their ID tokens and codes go with them). One
+    statement, driven by the user's own tokens, so its cost follows the user's token count, not the
+    number of clients. Nothing found: nothing more to do."""
+    access, refresh = (
+        revocable_queryset(kind, user_id=user_id)
+        .filter(coordinated_browser_client("application__"))
+        .order_by()
+        .values_list("application_id", "application__client_id")
+        for kind in ("access_tokens", "refresh_tokens")
+    )
+    return dict(access.union(refresh))
 
 
 def revoke_unbound_tokens(user_id, application_ids: Iterable[int]) -> RevocationCounts:
@@ -94,15 +100,19 @@ def revoke_unbound_tokens(user_id, application_ids: Iterable[int]) -> Revocation
     if not application_ids:
         return counts
     AccessToken = get_access_token_model()
-    querysets = revocable_querysets(user_id=user_id, application_id__in=application_ids)
-    access_tokens = querysets["access_tokens"]
-    counts.refresh_tokens = querysets["refresh_tokens"].update(revoked=timezone.now(), access_token=None)
+    filters = {"user_id": user_id, "application_id__in": application_ids}
+    access_tokens = revocable_queryset("access_tokens", **filters)
+    counts.refresh_tokens = revocable_queryset("refresh_tokens", **filters).update(
+        revoked=timezone.now(), access_token=None
+    )
     get_refresh_token_model().objects.filter(access_token__in=access_tokens).update(access_token=None)
     counts.access_tokens = _raw_delete(access_tokens)
     counts.id_tokens = _raw_delete(
-        querysets["id_tokens"].exclude(Exists(AccessToken.objects.filter(id_token=OuterRef("pk"))))
+        unbound_queryset("id_tokens", **filters).exclude(
+            Exists(AccessToken.objects.filter(id_token=OuterRef("pk")))
+        )
     )
-    counts.grants = _raw_delete(querysets["grants"])
+    counts.grants = _raw_delete(unbound_queryset("grants", **filters))
     return counts
 
 
@@ -127,17 +137,12 @@ def count_unbound_tokens() -> list[UnboundTokens]:
     """Per browser client with any: its users' unbound tokens that still work (access and ID tokens and
     codes not expired, refresh tokens not revoked). One grouped query per token type."""
     now = timezone.now()
-    querysets = unbound_querysets(
-        user__isnull=False, application__authorization_grant_type__in=BROWSER_GRANT_TYPES
-    )
-    live = {
-        "access_tokens": querysets["access_tokens"].filter(expires__gt=now),
-        "refresh_tokens": querysets["refresh_tokens"],
-        "id_tokens": querysets["id_tokens"].filter(expires__gt=now),
-        "grants": querysets["grants"].filter(expires__gt=now),
-    }
+    filters = {"user__isnull": False, "application__authorization_grant_type__in": BROWSER_GRANT_TYPES}
     per_client: dict[int, dict[str, int]] = {}
-    for kind, queryset in live.items():
+    for kind in _KINDS:
+        queryset = unbound_queryset(kind, **filters)
+        if kind != "refresh_tokens":  # refresh tokens do not expire by time in DOT
+            queryset = queryset.filter(expires__gt=now)
         for application_id, n in (
             queryset.order_by()
             .values_list("application_id")
@@ -145,11 +150,15 @@ def count_unbound_tokens() -> list[UnboundTokens]:
             .values_list("application_id", "n")
         ):
             per_client.setdefault(application_id, {})[kind] = n
-    coordinated = set(coordinated_browser_clients().filter(pk__in=per_client).values_list("pk", flat=True))
-    applications = get_application_model().objects.filter(pk__in=per_client).order_by("client_id")
+    applications = (
+        get_application_model()
+        .objects.filter(pk__in=per_client)
+        .annotate(coordinated=ExpressionWrapper(coordinated_browser_client(), output_field=BooleanField()))
+        .order_by("client_id")
+    )
     return [
         UnboundTokens(
-            client_id=app.client_id, name=app.name, coordinated=app.pk in coordinated, **per_client[app.pk]
+            client_id=app.client_id, name=app.name, coordinated=app.coordinated, **per_client[app.pk]
         )
         for app in applications
     ]

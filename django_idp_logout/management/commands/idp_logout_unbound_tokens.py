@@ -6,6 +6,7 @@ shows how many are still out there, so an operator knows when the adoption has r
 
 from django.core.management.base import BaseCommand
 
+from django_idp_logout.conf import app_settings
 from django_idp_logout.services.unbound import count_unbound_tokens
 
 COLUMNS = ("client_id", "coordinated", "access", "refresh", "id", "codes")
@@ -18,6 +19,11 @@ class Command(BaseCommand):
         rows = count_unbound_tokens()
         if not rows:
             self.stdout.write(self.style.SUCCESS("No unbound tokens remain."))
+            if app_settings.REVOKE_UNBOUND_TOKENS:
+                self.stdout.write(
+                    "You may set IDP_LOGOUT['REVOKE_UNBOUND_TOKENS'] = False: "
+                    "it saves one statement per logout."
+                )
             return
         table = [COLUMNS] + [
             (
