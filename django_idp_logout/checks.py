@@ -348,9 +348,6 @@ def check_urls(app_configs=None, **kwargs):
     return errors
 
 
-DOT_LOGOUT_VIEW_PATH = "oauth2_provider.views.RPInitiatedLogoutView"
-
-
 @register(Tags.compatibility)
 def check_dot_logout_settings(app_configs=None, **kwargs):
     """DOT's own ``OIDC_RP_INITIATED_LOGOUT_*`` settings keep their meaning (docs/adopting.md); where a
