@@ -1,4 +1,4 @@
-"""DOT's URL patterns with its logout and discovery views replaced by ours.
+"""DOT's URL patterns with its logout, discovery, device-confirm and registration views replaced by ours.
 
 Include this instead of ``oauth2_provider.urls``: ``path("o/", include("django_idp_logout.oauth.urls"))``.
 The namespace and every URL name stay DOT's, so ``reverse("oauth2_provider:...")`` keeps working and
@@ -9,6 +9,7 @@ from django.urls import path, re_path
 from oauth2_provider import urls as dot_urls
 
 from ..views import EndSessionView
+from .device import IdpLogoutDeviceConfirmView
 from .discovery import IdpLogoutDiscoveryView
 
 app_name = "oauth2_provider"
@@ -19,6 +20,11 @@ _REPLACEMENTS = {
         r"^\.well-known/openid-configuration/?$",
         IdpLogoutDiscoveryView.as_view(),
         name="oidc-connect-discovery-info",
+    ),
+    "device-confirm": lambda: path(
+        "device-confirm/<slug:client_id>/<slug:user_code>",
+        IdpLogoutDeviceConfirmView.as_view(),
+        name="device-confirm",
     ),
 }
 

@@ -6,6 +6,7 @@
 - A refresh of an ended or expired session of a coordinated client fails with ``invalid_grant``; a
   successful refresh counts as activity. Token issuance locks the session row, as ``end_session``
   does, so a refresh racing with logout never leaves a usable token of the ended session.
+- Device grant tokens are bound to the session of the browser that approved the user code (``device``).
 - Silent re-authentication (``prompt=none``) is implemented: DOT 3.4.1 answers it with a 500.
 - Built on ``lookups.ReadOnceValidatorMixin``: the code's binding comes with the one read of the
   grant, so binding costs a code exchange no statements (docs/benchmarks.md has the accounting).
@@ -38,6 +39,8 @@ COORDINATED = "coordinated"  # the client's effective coordinate setting, when k
 PENDING = "pending_bindings"  # bindings _save_bearer_token writes in one INSERT
 DEFERRED = "deferred_id_token_bindings"  # ID token bindings waiting for that INSERT
 
+DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 section 3.4
+
 
 def _session_of(request) -> UserSession | None:
     """The session the oauthlib request belongs to: set by validate_code / validate_refresh_token,
@@ -69,6 +72,15 @@ def _bearer_save_follows(request) -> bool:
     if not _at_authorize_endpoint():
         return True
     return "token" in (request.response_type or "").split()
+
+
+def _is_device_token_request(request) -> bool:
+    """A device polling the token endpoint with its device code (the grant type oauthlib dispatched)."""
+    return (
+        not _at_authorize_endpoint()
+        and request.grant_type == DEVICE_CODE_GRANT_TYPE
+        and SESSION not in request_state(request)
+    )
 
 
 _BINDING_FIELDS = (
@@ -221,6 +233,13 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     def _save_bearer_token(self, token, request, *args, **kwargs):
         # Runs inside DOT's transaction (save_bearer_token): the row lock taken here is held until the
         # new tokens are committed, so end_session either waits for them or they see it ended.
+        if _is_device_token_request(request):
+            # RFC 8628: the session is the one of the browser that approved the user code.
+            _load_binding(
+                request,
+                device_grant__device_code=request._params.get("device_code"),
+                application=request.client,
+            )
         user_session = _session_of(request)
         if user_session is None:
             return super()._save_bearer_token(token, request, *args, **kwargs)
