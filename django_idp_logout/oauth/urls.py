@@ -11,6 +11,7 @@ from oauth2_provider import urls as dot_urls
 from ..views import EndSessionView
 from .device import IdpLogoutDeviceConfirmView
 from .discovery import IdpLogoutDiscoveryView
+from .registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
 
 app_name = "oauth2_provider"
 
@@ -25,6 +26,12 @@ _REPLACEMENTS = {
         "device-confirm/<slug:client_id>/<slug:user_code>",
         IdpLogoutDeviceConfirmView.as_view(),
         name="device-confirm",
+    ),
+    "dcr-register": lambda: path("register/", IdpLogoutRegistrationView.as_view(), name="dcr-register"),
+    "dcr-register-management": lambda: path(
+        "register/<str:client_id>/",
+        IdpLogoutRegistrationManagementView.as_view(),
+        name="dcr-register-management",
     ),
 }
 
