@@ -343,3 +343,67 @@ def check_urls(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+def _served_by(url_name: str, view_class: type, **kwargs) -> bool | None:
+    """Whether ``url_name`` resolves to ``view_class`` (or a subclass); None when it is not installed."""
+    try:
+        match = resolve(reverse(url_name, kwargs=kwargs))
+    except NoReverseMatch:
+        return None
+    served = getattr(match.func, "view_class", None)
+    return isinstance(served, type) and issubclass(served, view_class)
+
+
+@register(Tags.urls)
+def check_dot_registration_and_devices(app_configs=None, **kwargs):
+    """DOT features that carry logout state: Dynamic Client Registration, Client ID Metadata Documents
+    and the device authorization grant (docs/registration.md, docs/sessions.md)."""
+    from oauth2_provider.settings import oauth2_settings
+
+    from .oauth.device import IdpLogoutDeviceConfirmView
+    from .oauth.registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
+
+    errors = []
+    if oauth2_settings.DCR_ENABLED and (
+        _served_by("oauth2_provider:dcr-register", IdpLogoutRegistrationView) is False
+        or _served_by(
+            "oauth2_provider:dcr-register-management", IdpLogoutRegistrationManagementView, client_id="x"
+        )
+        is False
+    ):
+        errors.append(
+            Error(
+                "Dynamic Client Registration is served by DOT's own views, which drop the logout metadata "
+                "(post_logout_redirect_uris, front- and back-channel logout URIs) and set no ID token "
+                "algorithm.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E120",
+            )
+        )
+    if (
+        _served_by("oauth2_provider:device-confirm", IdpLogoutDeviceConfirmView, client_id="x", user_code="x")
+        is False
+    ):
+        errors.append(
+            Error(
+                "The device-confirm page is DOT's own view: tokens issued to devices are bound to no "
+                "session, so logout neither revokes them nor notifies the device's client.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E121",
+            )
+        )
+    if oauth2_settings.CIMD_ENABLED:
+        errors.append(
+            Warning(
+                "Client ID Metadata Documents are enabled, but the logout metadata in them "
+                "(post_logout_redirect_uris, frontchannel_logout_uri, backchannel_logout_uri and their "
+                "session_required flags) is not honoured: DOT maps only redirect_uris, client_name and "
+                "grant_types, and gives such clients no ID token algorithm. These clients get no "
+                "post-logout redirect and no front- or back-channel logout.",
+                hint="Register clients that need logout by Dynamic Client Registration or in the admin, "
+                'or silence this check: SILENCED_SYSTEM_CHECKS += ["django_idp_logout.W120"].',
+                id="django_idp_logout.W120",
+            )
+        )
+    return errors
