@@ -12,7 +12,12 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from django.urls import reverse
-from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_device_grant_model,
+    get_refresh_token_model,
+)
 
 from django_idp_logout.models import SessionToken, UserSession
 
@@ -185,3 +190,29 @@ def _checksum(token: str) -> str:
     import hashlib
 
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("", "application/x-www-form-urlencoded"),
+        ("client_id=tv-app", "text/plain"),
+        (None, None),
+        ("client_id=tv-app%00", "application/x-www-form-urlencoded"),
+        ("client_id=tv-app&client_id=other", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_malformed_device_authorization_request_is_a_400(device_client, body, content_type):
+    kwargs = {} if body is None else {"data": body, "content_type": content_type}
+    response = Client().post(reverse("oauth2_provider:device-authorization"), **kwargs)
+    assert response.status_code in (400, 401) and "error" in response.json()
+    assert not get_device_grant_model().objects.exists()
+
+
+@pytest.mark.parametrize("device_code", [None, "", "abc\x00", "x" * 5000])
+def test_a_malformed_device_poll_is_a_400(device_client, device_code):
+    data = {"grant_type": DEVICE_GRANT, "client_id": device_client.client_id}
+    if device_code is not None:
+        data["device_code"] = device_code
+    response = Client().post(reverse("oauth2_provider:token"), data)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
