@@ -361,6 +361,7 @@ def check_dot_registration_and_devices(app_configs=None, **kwargs):
     and the device authorization grant (docs/registration.md, docs/sessions.md)."""
     from oauth2_provider.settings import oauth2_settings
 
+    from .oauth.cimd import IdpLogoutFetcherMixin
     from .oauth.device import IdpLogoutDeviceConfirmView
     from .oauth.registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
 
@@ -393,16 +394,19 @@ def check_dot_registration_and_devices(app_configs=None, **kwargs):
                 id="django_idp_logout.E121",
             )
         )
-    if oauth2_settings.CIMD_ENABLED:
+    fetcher = oauth2_settings.CIMD_METADATA_FETCHER
+    if oauth2_settings.CIMD_ENABLED and not (
+        isinstance(fetcher, type) and issubclass(fetcher, IdpLogoutFetcherMixin)
+    ):
         errors.append(
             Warning(
                 "Client ID Metadata Documents are enabled, but the logout metadata in them "
                 "(post_logout_redirect_uris, frontchannel_logout_uri, backchannel_logout_uri and their "
-                "session_required flags) is not honoured: DOT maps only redirect_uris, client_name and "
-                "grant_types, and gives such clients no ID token algorithm. These clients get no "
-                "post-logout redirect and no front- or back-channel logout.",
-                hint="Register clients that need logout by Dynamic Client Registration or in the admin, "
-                'or silence this check: SILENCED_SYSTEM_CHECKS += ["django_idp_logout.W120"].',
+                "session_required flags) is not honoured: CIMD_METADATA_FETCHER does not include "
+                "IdpLogoutFetcherMixin, and DOT maps only redirect_uris, client_name and grant_types.",
+                hint='Set OAUTH2_PROVIDER["CIMD_METADATA_FETCHER"] = '
+                '"django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher" (or put IdpLogoutFetcherMixin '
+                "first in your own fetcher's bases).",
                 id="django_idp_logout.W120",
             )
         )

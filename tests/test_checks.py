@@ -166,7 +166,16 @@ def test_dot_own_registration_views_are_fine_while_registration_is_off(settings)
         assert ids(checks.check_dot_registration_and_devices()) == ["django_idp_logout.E121"]
 
 
-def test_client_id_metadata_documents_are_named_as_not_honoured(settings):
+def test_client_id_metadata_documents_without_our_fetcher_are_named(settings):
     oauth2(settings, CIMD_ENABLED=True)
     messages = checks.check_dot_registration_and_devices()
     assert ids(messages) == ["django_idp_logout.W120"] and isinstance(messages[0], Warning)
+
+
+def test_client_id_metadata_documents_with_our_fetcher_are_fine(settings):
+    oauth2(
+        settings,
+        CIMD_ENABLED=True,
+        CIMD_METADATA_FETCHER="django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher",
+    )
+    assert checks.check_dot_registration_and_devices() == []

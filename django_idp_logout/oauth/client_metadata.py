@@ -17,7 +17,7 @@ Front-Channel Logout 1.0 section 2, Back-Channel Logout 1.0 section 2.2):
   secrets hashed, and HS256 signs with the plain secret. ``none`` is never accepted.
 
 Stored in ``ClientLogoutSettings`` and DOT's ``Application``. DOT's Dynamic Client Registration
-(``registration``) and Client ID Metadata Documents both read documents of this shape.
+(``registration``) and Client ID Metadata Documents (``cimd``) both read documents of this shape.
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ def parse_document(body: bytes | str) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidClientMetadata("The request body must be a JSON object.")
+    return checked_document(data)
+
+
+def checked_document(data: Any) -> dict[str, Any]:
+    """``data`` itself when it is a JSON object whose every string (keys too) is usable text."""
     if not isinstance(data, dict):
         raise InvalidClientMetadata("The request body must be a JSON object.")
     _check_strings(data, "metadata", depth=0)

@@ -27,6 +27,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from ..models import SessionToken, UserSession
 from ..services import sessions
+from . import cimd
 from .backend import current_django_request
 from .lookups import ReadOnceValidatorMixin
 from .state import request_state
@@ -271,6 +272,17 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         if not sessions.is_live(locked) and not sessions.may_outlive_session(request.client, request.scopes):
             raise errors.InvalidGrantError(description="The user's session has ended.", request=request)
         return locked
+
+    # --- Client ID Metadata Documents -----------------------------------------------------------
+
+    def _load_application(self, client_id, request):
+        """DOT stores a CIMD client on first sight (or refreshes a stale one) in here; its logout
+        metadata, checked by the fetcher, is stored right after (see ``cimd``)."""
+        with cimd.collecting():
+            application = super()._load_application(client_id, request)
+            if application is not None:
+                cimd.store_fetched(application)
+        return application
 
     # --- Silent re-authentication (prompt=none) ----------------------------------------------------
 
