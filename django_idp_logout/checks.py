@@ -390,12 +390,7 @@ def _check_dot_logout_view() -> list:
     coordination) before our receiver ends the session: it must not be reachable."""
     from oauth2_provider.views import RPInitiatedLogoutView
 
-    try:
-        match = resolve(reverse("oauth2_provider:rp-initiated-logout"))
-    except NoReverseMatch:
-        return []
-    view_class = getattr(match.func, "view_class", None)
-    if not (isinstance(view_class, type) and issubclass(view_class, RPInitiatedLogoutView)):
+    if not _served_by("oauth2_provider:rp-initiated-logout", RPInitiatedLogoutView):
         return []
     return [
         Error(
@@ -406,3 +401,69 @@ def _check_dot_logout_view() -> list:
             id="django_idp_logout.E100",
         )
     ]
+def _served_by(url_name: str, view_class: type, **kwargs) -> bool | None:
+    """Whether ``url_name`` resolves to ``view_class`` (or a subclass); None when it is not installed."""
+    try:
+        match = resolve(reverse(url_name, kwargs=kwargs))
+    except NoReverseMatch:
+        return None
+    served = getattr(match.func, "view_class", None)
+    return isinstance(served, type) and issubclass(served, view_class)
+
+
+@register(Tags.urls)
+def check_dot_registration_and_devices(app_configs=None, **kwargs):
+    """DOT features that carry logout state: Dynamic Client Registration, Client ID Metadata Documents
+    and the device authorization grant (docs/registration.md, docs/sessions.md)."""
+    from oauth2_provider.settings import oauth2_settings
+
+    from .oauth.cimd import IdpLogoutFetcherMixin
+    from .oauth.device import IdpLogoutDeviceConfirmView
+    from .oauth.registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
+
+    errors = []
+    if oauth2_settings.DCR_ENABLED and (
+        _served_by("oauth2_provider:dcr-register", IdpLogoutRegistrationView) is False
+        or _served_by(
+            "oauth2_provider:dcr-register-management", IdpLogoutRegistrationManagementView, client_id="x"
+        )
+        is False
+    ):
+        errors.append(
+            Error(
+                "Dynamic Client Registration is served by DOT's own views, which drop the logout metadata "
+                "(post_logout_redirect_uris, front- and back-channel logout URIs) and set no ID token "
+                "algorithm.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E120",
+            )
+        )
+    if (
+        _served_by("oauth2_provider:device-confirm", IdpLogoutDeviceConfirmView, client_id="x", user_code="x")
+        is False
+    ):
+        errors.append(
+            Error(
+                "The device-confirm page is DOT's own view: tokens issued to devices are bound to no "
+                "session, so logout neither revokes them nor notifies the device's client.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E121",
+            )
+        )
+    fetcher = oauth2_settings.CIMD_METADATA_FETCHER
+    if oauth2_settings.CIMD_ENABLED and not (
+        isinstance(fetcher, type) and issubclass(fetcher, IdpLogoutFetcherMixin)
+    ):
+        errors.append(
+            Warning(
+                "Client ID Metadata Documents are enabled, but the logout metadata in them "
+                "(post_logout_redirect_uris, frontchannel_logout_uri, backchannel_logout_uri and their "
+                "session_required flags) is not honoured: CIMD_METADATA_FETCHER does not include "
+                "IdpLogoutFetcherMixin, and DOT maps only redirect_uris, client_name and grant_types.",
+                hint='Set OAUTH2_PROVIDER["CIMD_METADATA_FETCHER"] = '
+                '"django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher" (or put IdpLogoutFetcherMixin '
+                "first in your own fetcher's bases).",
+                id="django_idp_logout.W120",
+            )
+        )
+    return errors

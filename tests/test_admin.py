@@ -43,7 +43,9 @@ def form_post_data(form) -> dict:
 
 
 def application_change_url(application):
-    return reverse("admin:oauth2_provider_application_change", args=[application.pk])
+    return reverse(
+        f"admin:{application._meta.app_label}_{application._meta.model_name}_change", args=[application.pk]
+    )
 
 
 def logout_inline(response):

@@ -118,7 +118,8 @@ def test_a_grant_is_read_once_per_code_exchange(user, application, oidc_login, c
         return sum(
             1
             for q in captured.captured_queries
-            if q["sql"].startswith("SELECT") and '"oauth2_provider_grant"' in q["sql"].split(" WHERE")[0]
+            if q["sql"].startswith("SELECT")
+            and f'"{get_grant_model()._meta.db_table}"' in q["sql"].split(" WHERE")[0]
         )
 
     assert grant_reads({}) == 3
