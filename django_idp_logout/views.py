@@ -215,9 +215,9 @@ class LoggedOutView(View):
 
     def page_data(self, completed_id: str | None, redirect_url: str | None, automatic: bool) -> dict:
         """What the page's script needs (rendered with ``json_script``, never into script text)."""
-        status_url = (
-            f"{reverse('idp_logout:logout_status')}?{urlencode({'id': completed_id})}" if completed_id else None
-        )
+        status_url = None
+        if completed_id:
+            status_url = f"{reverse('idp_logout:logout_status')}?{urlencode({'id': completed_id})}"
         return {
             "redirect": redirect_url if automatic else None,
             "frontchannelTimeout": app_settings.FRONTCHANNEL_TIMEOUT,
