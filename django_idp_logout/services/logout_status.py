@@ -43,13 +43,14 @@ class ClientLogoutState:
         }
 
 
-def backchannel_state(status: str, attempts: int) -> str:
-    """The page's word for an outbox row."""
+def backchannel_state(status: str, last_error: str, last_status_code: int | None) -> str:
+    """The page's word for an outbox row. A pending row is "retrying" once an attempt has failed (it
+    then has an error or an answer recorded); while its first attempt is in flight it is "pending"."""
     if status == NotificationStatus.DELIVERED:
         return SENT
     if status == NotificationStatus.FAILED:
         return FAILED
-    return RETRYING if attempts > 0 and status == NotificationStatus.PENDING else PENDING
+    return RETRYING if last_error or last_status_code is not None else PENDING
 
 
 def logout_clients(*, sid: str | None, client_ids: list[str]) -> list[ClientLogoutState]:
@@ -68,12 +69,12 @@ def logout_clients(*, sid: str | None, client_ids: list[str]) -> list[ClientLogo
         )
     )
     notified = {
-        application_id: backchannel_state(status, attempts)
-        for application_id, status, attempts in BackchannelNotification.objects.filter(
+        application_id: backchannel_state(status, last_error, last_status_code)
+        for application_id, status, last_error, last_status_code in BackchannelNotification.objects.filter(
             user_session__sid=sid,
             user_session__ended_at__isnull=False,
             application__client_id__in=client_ids,
-        ).values_list("application_id", "status", "attempts")
+        ).values_list("application_id", "status", "last_error", "last_status_code")
     }
     states = [
         ClientLogoutState(
