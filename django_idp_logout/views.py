@@ -15,9 +15,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.text import get_text_list
@@ -129,6 +130,9 @@ class LogoutView(View):
 
     template_name = "django_idp_logout/logout_prompt.html"
     cancelled_template_name = "django_idp_logout/logout_cancelled.html"
+    #: Where "Continue" on the cancelled page leads (a URL or URL name); None: ``LOGIN_REDIRECT_URL``.
+    #: Never the client's redirect URI: "No" does not send the user to the client (DESIGN rule 7).
+    cancelled_continue_url: str | None = None
     form_class = LogoutConfirmForm
     http_method_names = ["get", "post", "options"]
 
@@ -157,8 +161,13 @@ class LogoutView(View):
             # but keeping what the current session knows (its sid and clients: front-channel iframes).
             logout_request = get_logout_context(request, None)
         if "cancel" in request.POST:
+            continue_url = resolve_url(self.cancelled_continue_url or settings.LOGIN_REDIRECT_URL)
             with locales.override_for(logout_request.ui_locales):
-                return render(request, self.cancelled_template_name, {"logout_request": logout_request})
+                return render(
+                    request,
+                    self.cancelled_template_name,
+                    {"logout_request": logout_request, "continue_url": continue_url},
+                )
         return sign_out(request, logout_request, confirmed=True)
 
 
