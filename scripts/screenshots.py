@@ -351,10 +351,63 @@ def shoot_admin(site: Site, out: Path) -> list[Path]:
     return shots
 
 
+# --- set: an example client site after a single logout ------------------------------------------------
+
+
+def shoot_client_sites(site: Site, out: Path) -> list[Path]:
+    """Shop (example_client/, its own Django project, in a subprocess) as the user sees it when the OP
+    sends them back after a logout (``?state=``): "You are signed out everywhere"."""
+    import subprocess
+    import urllib.request
+
+    port = free_port()
+    workdir = Path(os.environ["IDP_SQLITE_PATH"]).parent
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_client.settings",
+        "CLIENT_ID": "shop",
+        "CLIENT_NAME": "Shop",
+        "CLIENT_PORT": str(port),
+        "CLIENT_SQLITE_PATH": str(workdir / "shop.sqlite3"),
+        "IDP_URL": site.url,
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    manage = [sys.executable, "example_client/manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    server = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for _ in range(100):
+            try:
+                opener.open(f"{url}/favicon.ico", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        context = site.context()
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/?state=back-from-the-identity-provider")
+            page.wait_for_selector(".signed-out-everywhere")
+            return [save(page, out, "client-signed-out-everywhere.png")]
+        finally:
+            context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 #: The sets of screenshots, by name. Add yours here.
 SETS: dict[str, Callable[[Site, Path], list[Path]]] = {
     "logout-pages": shoot_logout_pages,
     "admin": shoot_admin,
+    "client-sites": shoot_client_sites,
 }
 
 
