@@ -26,7 +26,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 30
+STARTUP_TIMEOUT = 90  # three migrations in parallel on a loaded machine can take a while
 LOGOUT_TIMEOUT = 10
 USERNAME, PASSWORD = "alice", "alice-password"  # created by demo_setup
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy for 127.0.0.1
