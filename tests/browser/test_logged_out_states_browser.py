@@ -101,7 +101,9 @@ def test_logged_out_page_reaches_its_finished_state_with_a_slow_and_a_dead_clien
     expect(channel(page, "shop", "backchannel")).to_have_attribute("data-state", "sent")
     expect(channel(page, "shop", "backchannel")).to_have_text("its server was notified", use_inner_text=True)
     expect(channel(page, "wiki", "frontchannel")).to_have_attribute("data-state", "timeout")
-    expect(channel(page, "wiki", "frontchannel")).to_have_text("did not answer in this browser in time", use_inner_text=True)
+    expect(channel(page, "wiki", "frontchannel")).to_have_text(
+        "did not answer in this browser in time", use_inner_text=True
+    )
     expect(channel(page, "wiki", "backchannel")).to_have_attribute("data-state", "retrying")
     # Not before the dead iframe had its FRONTCHANNEL_TIMEOUT, and not much after it either.
     assert 2.9 <= elapsed < 9, f"finished after {elapsed:.1f} s"
