@@ -23,12 +23,14 @@ OPTIONAL_POSITIVE_INT_SETTINGS = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIME
 BOOLEAN_SETTINGS = (
     "SHOW_LOGOUT_PROMPT",
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT",
-    "COORDINATE_LIFETIME_WITH_USER_SESSION",
     "KEEP_OFFLINE_ACCESS_TOKENS",
+    "REVOKE_UNBOUND_TOKENS",
     "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES",
     "LOGOUT_TOKEN_INCLUDE_REASON",
     "EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT",
 )
+# None: follow DOT's OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS (conf.coordinate_default).
+OPTIONAL_BOOLEAN_SETTINGS = ("COORDINATE_LIFETIME_WITH_USER_SESSION",)
 MIDDLEWARE_PATH = "django_idp_logout.middleware.UserSessionMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
@@ -64,12 +66,13 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_idp_logout.E002",
                 )
             )
-    for key in BOOLEAN_SETTINGS:
+    for key in BOOLEAN_SETTINGS + OPTIONAL_BOOLEAN_SETTINGS:
         value = user.get(key, DEFAULTS[key])
-        if not isinstance(value, bool):
+        if not isinstance(value, bool) and not (key in OPTIONAL_BOOLEAN_SETTINGS and value is None):
             errors.append(
                 Error(
-                    f"{SETTINGS_NAME}[{key!r}] must be True or False, not {value!r}.",
+                    f"{SETTINGS_NAME}[{key!r}] must be True or False"
+                    f"{' (or None)' if key in OPTIONAL_BOOLEAN_SETTINGS else ''}, not {value!r}.",
                     id="django_idp_logout.E003",
                 )
             )
@@ -343,3 +346,63 @@ def check_urls(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_dot_logout_settings(app_configs=None, **kwargs):
+    """DOT's own ``OIDC_RP_INITIATED_LOGOUT_*`` settings keep their meaning (docs/adopting.md); where a
+    project's settings contradict each other, or DOT's logout view would still run, say so."""
+    from .conf import dot_setting_if_set
+
+    errors = []
+    delete_tokens = dot_setting_if_set("OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS")
+    coordinate = app_settings.user_settings.get("COORDINATE_LIFETIME_WITH_USER_SESSION")
+    if delete_tokens is not None and coordinate is not None and bool(delete_tokens) != bool(coordinate):
+        errors.append(
+            Warning(
+                f'OAUTH2_PROVIDER["OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS"] is {delete_tokens!r} but '
+                f'{SETTINGS_NAME}["COORDINATE_LIFETIME_WITH_USER_SESSION"] is {coordinate!r}: the latter '
+                "decides whether a logout revokes tokens, DOT's setting has no effect.",
+                hint=f'Remove one of them (unset, {SETTINGS_NAME}["COORDINATE_LIFETIME_WITH_USER_SESSION"] '
+                "follows DOT's setting), or make them agree.",
+                id="django_idp_logout.W100",
+            )
+        )
+    if (
+        dot_setting_if_set("OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT") is True
+        and not app_settings.SHOW_LOGOUT_PROMPT
+    ):
+        errors.append(
+            Warning(
+                f'{SETTINGS_NAME}["SHOW_LOGOUT_PROMPT"] is False but OAUTH2_PROVIDER['
+                '"OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT"] is True: the prompt is shown every time.',
+                hint="Remove OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT to sign out without a prompt, or "
+                "SHOW_LOGOUT_PROMPT to keep the prompt.",
+                id="django_idp_logout.W101",
+            )
+        )
+    errors.extend(_check_dot_logout_view())
+    return errors
+
+
+def _check_dot_logout_view() -> list:
+    """DOT's ``RPInitiatedLogoutView`` deletes every token of the user one by one (ignoring per-client
+    coordination) before our receiver ends the session: it must not be reachable."""
+    from oauth2_provider.views import RPInitiatedLogoutView
+
+    try:
+        match = resolve(reverse("oauth2_provider:rp-initiated-logout"))
+    except NoReverseMatch:
+        return []
+    view_class = getattr(match.func, "view_class", None)
+    if not (isinstance(view_class, type) and issubclass(view_class, RPInitiatedLogoutView)):
+        return []
+    return [
+        Error(
+            "DOT's own RPInitiatedLogoutView is still served: it deletes tokens itself, ignoring the "
+            "per-client coordinate settings, and skips the logout_id, front- and back-channel logout.",
+            hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls" (it serves '
+            "our end session endpoint under the same URL name).",
+            id="django_idp_logout.E100",
+        )
+    ]

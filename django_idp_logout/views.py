@@ -38,6 +38,7 @@ from .services.context import (
     create_logout_id,
     get_completed_context,
     get_logout_context,
+    prompt_enabled,
 )
 from .services.endsession import EndSessionError, validate_end_session_request
 from .services.logout_status import is_settled, logout_clients
@@ -146,7 +147,7 @@ class LogoutView(View):
                 request, [_("This logout link is invalid or has expired. You are still signed in.")]
             )
         # No prompt for anonymous visitors (nothing to confirm) or a validated request for this session.
-        if not logout_request.show_signout_prompt or not app_settings.SHOW_LOGOUT_PROMPT:
+        if not logout_request.show_signout_prompt or not prompt_enabled():
             return sign_out(request, logout_request, confirmed=False)
         form = self.form_class(initial={"logout_id": logout_id or ""})
         with locales.override_for(logout_request.ui_locales):

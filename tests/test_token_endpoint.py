@@ -133,6 +133,7 @@ def test_binding_costs_no_statements_on_exchange_and_at_most_the_lock_on_refresh
     RP's back end, without the browser's cookies."""
     rp_back_end = Client()
     ours = dict(settings.OAUTH2_PROVIDER)
+    settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": False}  # "ours": not coordinated
 
     def statements(config):
         settings.OAUTH2_PROVIDER = {**ours, **config}

@@ -4,13 +4,16 @@ The OP must check that it issued the hint: the signature must verify with one of
 active RSA key, a rotated-out one, or the client's secret for HS256 clients). An expired hint is
 accepted (section 4: "The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud
 claim ... has a current session ... even when the exp time has passed"), and the token's database row
-is not needed: a second client logging out after the first must still be recognised.
+is not needed: a second client logging out after the first must still be recognised. A project that
+sets DOT's ``OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS = False`` keeps that meaning: an expired
+hint is refused (with DOT's 60-second leeway, jwcrypto's default).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,7 @@ from .. import untrusted
 MAX_HINT_LENGTH = 8192
 # Three base64url segments: header.payload.signature (an empty signature is refused later, by the alg pin).
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+EXPIRY_LEEWAY = 60  # seconds; jwcrypto's default, which DOT's own logout view uses
 
 
 class InvalidHint(Exception):
@@ -120,7 +124,7 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
     Checks, in order: a compact JWS with a JSON object payload; ``aud`` names a registered client
     (and includes ``client_id`` when given); ``alg`` is the client's ID token algorithm (never
     ``none``); the signature verifies with that client's key; ``iss`` is this OP; ``sub`` is present.
-    ``exp`` is deliberately not checked.
+    ``exp`` is checked only when DOT's ``OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS`` is False.
     """
     parsed, header, payload = _unverified_parts(token)
     # The aud values reach a query before the signature is checked (it tells which key to use): only
@@ -154,4 +158,20 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
     sid = payload.get("sid")
     if sid is not None and untrusted.problem(sid, max_length=untrusted.MAX_ID_LENGTH):
         raise InvalidHint(_("The id_token_hint has an invalid sid claim."))
+    if not oauth2_settings.OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS:
+        _check_not_expired(payload)
     return VerifiedHint(application=application, claims=payload)
+
+
+def _check_not_expired(payload: dict[str, Any]) -> None:
+    """DOT's rule when expired hints are not accepted: ``exp`` (and ``nbf`` when present) hold."""
+    exp, nbf = payload.get("exp"), payload.get("nbf")
+    now = time.time()
+    if not _is_number(exp) or exp + EXPIRY_LEEWAY < now:
+        raise InvalidHint(_("The id_token_hint has expired."))
+    if nbf is not None and (not _is_number(nbf) or nbf - EXPIRY_LEEWAY > now):
+        raise InvalidHint(_("The id_token_hint is not valid yet."))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # not NaN

@@ -20,7 +20,7 @@ from django.utils.crypto import constant_time_compare
 from oauth2_provider.models import get_application_model
 
 from .. import browser, untrusted
-from ..conf import app_settings
+from ..conf import app_settings, dot_always_prompt
 from .notifications import frontchannel_urls
 from .subject import subject_for
 
@@ -178,9 +178,17 @@ def get_completed_context(completed_id: str | None) -> tuple[LogoutRequest, bool
     return logout_request, bool(data.get("confirmed"))
 
 
+def prompt_enabled() -> bool:
+    """``SHOW_LOGOUT_PROMPT``, unless DOT's ``OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT`` is explicitly True:
+    that one asks for the prompt every time and wins (check W101 names the contradiction)."""
+    return app_settings.SHOW_LOGOUT_PROMPT or dot_always_prompt()
+
+
 def _may_skip_prompt(request: HttpRequest, logout_request: LogoutRequest) -> bool:
     if not request.user.is_authenticated:
         return True  # nothing to confirm: nobody to sign out
+    if dot_always_prompt():
+        return False
     own_sid = browser.current_sid(request)
     if not logout_request.client_proven or not constant_time_compare(own_sid, logout_request.binding or "-"):
         return False

@@ -21,6 +21,7 @@ from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
 from .revocation import RevocationCounts, revoke_session_tokens
+from .unbound import clients_with_unbound_tokens, revoke_unbound_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,14 @@ def end_session(
         clients = ending_clients(locked) if revoke_tokens or notify_clients else []
         if revoke_tokens:
             coordinated = {c.application_id: c.client_id for c in clients if c.coordinated}
-            result.revoked_client_ids = sorted(coordinated.values())
             result.counts = revoke_session_tokens(locked, coordinated)
+            # Tokens from before the app was installed belong to no session: DOT's logout would have
+            # deleted them, so they end with any session of their user (docs/adopting.md).
+            unbound = (
+                clients_with_unbound_tokens(locked.user_id) if app_settings.REVOKE_UNBOUND_TOKENS else {}
+            )
+            result.counts.add(revoke_unbound_tokens(locked.user_id, unbound))
+            result.revoked_client_ids = sorted({*coordinated.values(), *unbound.values()})
         if notify_clients:
             result.notification_ids = notifications.queue_backchannel(
                 locked,
