@@ -1,10 +1,20 @@
-"""Admin: sessions (list, search, end) and per-client logout options inline on DOT's Application page."""
+"""Admin: sessions (list, search, end one or many), a user's sessions inline on the project's user page,
+and per-client logout options inline on DOT's Application page."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from oauth2_provider.models import get_application_model
@@ -13,7 +23,10 @@ from .conf import app_settings
 from .delivery import dispatch
 from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
 from .services.notifications import retry_now
-from .services.sessions import end_sessions
+from .services.sessions import end_session, end_sessions
+
+#: The Application inline's URI fields: wide enough to show a whole URL (see static admin.css).
+URI_INPUT_ATTRS = {"class": "vTextField idp-logout-uri", "spellcheck": "false"}
 
 
 class ClientLogoutSettingsInline(admin.StackedInline):
@@ -21,6 +34,15 @@ class ClientLogoutSettingsInline(admin.StackedInline):
     can_delete = False
     max_num = 1
     verbose_name = verbose_name_plural = _("Logout")
+
+    class Media:
+        css = {"all": ["django_idp_logout/admin.css"]}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("frontchannel_logout_uri", "backchannel_logout_uri"):
+            field.widget.attrs.update(URI_INPUT_ATTRS)
+        return field
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -75,15 +97,41 @@ class ClientFilter(admin.SimpleListFilter):
         return queryset
 
 
+def short_datetime(value) -> str:
+    """A compact local date and time (the changelist must fit a 1366 px screen)."""
+    return date_format(localtime(value), "SHORT_DATETIME_FORMAT") if value else "-"
+
+
+def may_end_sessions(request: HttpRequest) -> bool:
+    """Ending a session needs the change permission on sessions (as the bulk action does)."""
+    opts = UserSession._meta
+    return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+
+class EndSessionMixin:
+    """The "End this session" button: a POST to ``<pk>/end/`` of the UserSession admin, which ends the
+    session through ``services.sessions.end_session`` (reason ``terminated``: tokens revoked per
+    coordination, clients notified) and goes back to a safe ``next`` page."""
+
+    @staticmethod
+    def end_url(obj: UserSession, *, next_url: str = "") -> str:
+        url = reverse("admin:django_idp_logout_usersession_end", args=[obj.pk])
+        return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(EndSessionMixin, admin.ModelAdmin):
+    """Sessions: listed, searched, filtered and ended (one by one from its page, or by the action). A
+    session's page is read-only: nothing of a session is edited, it is only ended."""
+
+    # Seven narrow columns: the list fits a 1366 px screen next to the admin's navigation and the filters
+    # (the end reason shares the "ended" column; long usernames are cut, whole in their tooltip).
     list_display = (
         "sid_short",
-        "user",
-        "created_at",
-        "last_activity",
-        "ended_at",
-        "end_reason",
+        "user_name",
+        "started",
+        "last_active",
+        "ended",
         "client_count",
         "token_count",
     )
@@ -104,6 +152,18 @@ class UserSessionAdmin(admin.ModelAdmin):
     exclude = ("clients",)
     actions = ["end_selected_sessions"]
     list_select_related = ("user",)
+    change_form_template = "admin/django_idp_logout/usersession/change_form.html"
+
+    class Media:
+        css = {"all": ["django_idp_logout/admin.css"]}
+
+    def get_urls(self):
+        end = path(
+            "<path:object_id>/end/",
+            self.admin_site.admin_view(self.end_session_view),
+            name="django_idp_logout_usersession_end",
+        )
+        return [end, *super().get_urls()]
 
     def get_search_fields(self, request):
         User = get_user_model()
@@ -123,14 +183,88 @@ class UserSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # A session is never edited: its page is the read-only view (no Save buttons; a forged POST is
+        # refused). The change permission itself still grants ending sessions (the action, the button).
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def has_end_permission(self, request) -> bool:
+        return may_end_sessions(request)
+
     def has_delete_permission(self, request, obj=None):
         # Deleting would bypass end_session (no revocation, no notification, bindings lost): sessions
         # are ended with the action below and removed later by idp_logout_cleanup.
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+            "end_session_url": self.end_url(obj)
+            if obj is not None and obj.ended_at is None and self.has_end_permission(request)
+            else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def end_session_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only (CSRF-checked by the admin): end the session, say so, go back."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_end_permission(request):
+            raise PermissionDenied
+        user_session = self.get_object(request, object_id)
+        if user_session is None:
+            raise Http404
+        result = end_session(user_session=user_session, reason=EndReason.TERMINATED)
+        if result.ended_now:
+            self.log_change(request, user_session, [{"changed": {"fields": ["ended_at", "end_reason"]}}])
+            self.message_user(
+                request,
+                _("The session of %(user)s was ended: its tokens are revoked and its clients notified.")
+                % {"user": user_session.user},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(request, _("This session had already ended."), messages.INFO)
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("admin:django_idp_logout_usersession_change", args=[user_session.pk])
+        return HttpResponseRedirect(next_url)
+
     @admin.display(description=_("sid"))
     def sid_short(self, obj):
-        return f"{obj.sid[:10]}…"
+        return f"{obj.sid[:8]}…"
+
+    @admin.display(description=_("started"), ordering="created_at")
+    def started(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("last activity"), ordering="last_activity")
+    def last_active(self, obj):
+        return short_datetime(obj.last_activity)
+
+    @admin.display(description=_("user"), ordering="user")
+    def user_name(self, obj):
+        name = str(obj.user)
+        return format_html('<span class="idp-logout-user" title="{}">{}</span>', name, name)
+
+    @admin.display(description=_("ended"), ordering="ended_at")
+    def ended(self, obj):
+        if obj.ended_at is None:
+            return "-"
+        return format_html(
+            '{}<br><span class="idp-logout-reason">{}</span>',
+            short_datetime(obj.ended_at),
+            obj.get_end_reason_display(),
+        )
 
     @admin.display(description=_("clients"), ordering="_clients")
     def client_count(self, obj):
@@ -154,6 +288,78 @@ class UserSessionAdmin(admin.ModelAdmin):
             ngettext("%(count)d session ended.", "%(count)d sessions ended.", len(ended))
             % {"count": len(ended)},
             messages.SUCCESS,
+        )
+
+
+class UserSessionInline(EndSessionMixin, admin.TabularInline):
+    """A user's active sessions, read-only, each with an "End this session" button. Attach it to the
+    project's UserAdmin: ``inlines = [..., UserSessionInline]`` (the example project does).
+
+    The button submits the user's change form to the session's ``end/`` URL (``formaction``: forms
+    cannot nest), so the admin's CSRF token goes with it and nothing of the user form is saved.
+    """
+
+    model = UserSession
+    fk_name = "user"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("active session")
+    verbose_name_plural = _("active sessions")
+    fields = ("sid_short", "started", "last_active", "client_list", "end_button")
+    readonly_fields = fields
+    ordering = ("-last_activity",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).active()
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # Inline instances are made per request: remember what this request may do and where it is.
+        self.can_end = may_end_sessions(request)
+        self.back_to = request.get_full_path()
+        return super().get_formset(request, obj, **kwargs)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        opts = UserSession._meta
+        return request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or may_end_sessions(request)
+
+    @admin.display(description=_("sid"))
+    def sid_short(self, obj):
+        return f"{obj.sid[:10]}…"
+
+    @admin.display(description=_("started"))
+    def started(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("last activity"))
+    def last_active(self, obj):
+        return short_datetime(obj.last_activity)
+
+    @admin.display(description=_("clients"))
+    def client_list(self, obj):
+        names = obj.session_clients.values_list("application__name", "application__client_id")
+        return ", ".join(name or client_id for name, client_id in names) or "-"
+
+    @admin.display(description="")
+    def end_button(self, obj):
+        if obj is None or obj.pk is None or not getattr(self, "can_end", False):
+            return ""
+        return format_html(
+            '<button type="submit" class="button idp-logout-end" formaction="{}" formmethod="post" '
+            'formnovalidate name="_end_session" value="{}">{}</button>',
+            self.end_url(obj, next_url=getattr(self, "back_to", "")),
+            obj.pk,
+            _("End this session"),
         )
 
 

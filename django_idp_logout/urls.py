@@ -10,6 +10,7 @@ urlpatterns = [
     path("end-session/", views.EndSessionView.as_view(), name="end_session"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
+    path("logged-out/status/", views.LogoutStatusView.as_view(), name="logout_status"),
     # Called by the upstream provider we sign users in through (we are its relying party).
     path(
         "logout/upstream/backchannel/",

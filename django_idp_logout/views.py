@@ -4,7 +4,10 @@
   ``logout_id`` to the logout page. It never signs anyone out (DESIGN rule 1).
 - ``LogoutView``: the prompt. GET shows it (or signs out at once when a validated client asked for this
   very session); POST, CSRF-checked, signs out. Hotlinking it therefore cannot sign anyone out.
-- ``LoggedOutView``: tells the user they are signed out and sends them back to a proven client.
+- ``LoggedOutView``: tells the user they are signed out, shows each client being told, and sends them
+  back to a proven client.
+- ``LogoutStatusView``: the JSON the logged-out page polls for its clients' back-channel state, scoped
+  to the one logout named by the page's signed completed id.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 from http import HTTPStatus
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.text import get_text_list
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -36,6 +41,7 @@ from .services.context import (
     prompt_enabled,
 )
 from .services.endsession import EndSessionError, validate_end_session_request
+from .services.logout_status import is_settled, logout_clients
 from .services.notifications import frame_origins
 
 try:  # Django 5.1+: opt out of LoginRequiredMiddleware
@@ -126,6 +132,9 @@ class LogoutView(View):
 
     template_name = "django_idp_logout/logout_prompt.html"
     cancelled_template_name = "django_idp_logout/logout_cancelled.html"
+    #: Where "Continue" on the cancelled page leads (a URL or URL name); None: ``LOGIN_REDIRECT_URL``.
+    #: Never the client's redirect URI: "No" does not send the user to the client (DESIGN rule 7).
+    cancelled_continue_url: str | None = None
     form_class = LogoutConfirmForm
     http_method_names = ["get", "post", "options"]
 
@@ -154,28 +163,43 @@ class LogoutView(View):
             # but keeping what the current session knows (its sid and clients: front-channel iframes).
             logout_request = get_logout_context(request, None)
         if "cancel" in request.POST:
+            continue_url = resolve_url(self.cancelled_continue_url or settings.LOGIN_REDIRECT_URL)
             with locales.override_for(logout_request.ui_locales):
-                return render(request, self.cancelled_template_name, {"logout_request": logout_request})
+                return render(
+                    request,
+                    self.cancelled_template_name,
+                    {"logout_request": logout_request, "continue_url": continue_url},
+                )
         return sign_out(request, logout_request, confirmed=True)
 
 
 @method_decorator([never_cache, login_not_required], name="dispatch")
 class LoggedOutView(View):
-    """The page after sign-out; sends the browser back to a proven client (DESIGN rule 9)."""
+    """The page after sign-out; sends the browser back to a proven client (DESIGN rule 9).
+
+    It lists the session's clients with the state of their front-channel iframe and back-channel
+    notification; ``django_idp_logout/logged_out.js`` (a static file, so a strict CSP need not allow
+    inline script) follows the iframes, polls ``LogoutStatusView`` and ends in a finished state.
+    """
 
     template_name = "django_idp_logout/logged_out.html"
     http_method_names = ["get", "options"]
+    #: How often the page asks for the back-channel state, in milliseconds.
+    poll_interval_ms = 1000
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        completed_id = request.GET.get("id")
         try:
-            logout_request, confirmed = get_completed_context(request.GET.get("id"))
+            logout_request, confirmed = get_completed_context(completed_id)
         except InvalidLogoutId:
-            logout_request, confirmed = LogoutRequest(), False
+            logout_request, confirmed, completed_id = LogoutRequest(), False, None
         redirect_url = logout_request.redirect_url(confirmed=confirmed)
         automatic = bool(redirect_url) and app_settings.AUTOMATIC_REDIRECT_AFTER_SIGN_OUT
         frames = logout_request.frontchannel_logout_urls
         if automatic and not frames:
             return ClientRedirect(redirect_url)
+        clients = logout_clients(sid=logout_request.session_id, client_ids=logout_request.client_ids)
+        polling = bool(completed_id) and not is_settled(clients)
         with locales.override_for(logout_request.ui_locales):
             response = render(
                 request,
@@ -185,14 +209,67 @@ class LoggedOutView(View):
                     "redirect_url": redirect_url,
                     "automatic_redirect": automatic,
                     "frontchannel_logout_urls": frames,
-                    "redirect_data": {"url": redirect_url, "timeout": app_settings.FRONTCHANNEL_TIMEOUT},
+                    "clients": clients,
+                    "client_names": get_text_list([client.name for client in clients], _("and")),
+                    "page_data": self.page_data(completed_id if polling else None, redirect_url, automatic),
                     "frontchannel_timeout": app_settings.FRONTCHANNEL_TIMEOUT,
                 },
             )
         response["Cache-Control"] = "no-store"
+        policy = ["connect-src 'self'"] if polling else []
         if frames:
             # Front-Channel Logout 1.0: this page may frame exactly the session's clients.
-            response["Content-Security-Policy"] = "frame-src " + " ".join(frame_origins(frames))
+            policy.insert(0, "frame-src " + " ".join(frame_origins(frames)))
+        if policy:
+            response["Content-Security-Policy"] = "; ".join(policy)
+        return response
+
+    def page_data(self, completed_id: str | None, redirect_url: str | None, automatic: bool) -> dict:
+        """What the page's script needs (rendered with ``json_script``, never into script text)."""
+        status_url = None
+        if completed_id:
+            status_url = f"{reverse('idp_logout:logout_status')}?{urlencode({'id': completed_id})}"
+        return {
+            "redirect": redirect_url if automatic else None,
+            "frontchannelTimeout": app_settings.FRONTCHANNEL_TIMEOUT,
+            "statusUrl": status_url,
+            "pollInterval": self.poll_interval_ms,
+            # A back-channel attempt ends within BACKCHANNEL_TIMEOUT; allow for the thread pool's start.
+            "pollFor": max(app_settings.BACKCHANNEL_TIMEOUT, app_settings.FRONTCHANNEL_TIMEOUT) + 2,
+        }
+
+
+@method_decorator([never_cache, login_not_required], name="dispatch")
+class LogoutStatusView(View):
+    """``GET ?id=<completed id>``: the clients of that one (ended) logout with their back-channel state,
+    as JSON. The signed completed id is the authorisation: it names the session and its clients, and
+    nothing else can be asked. Bad, tampered or expired ids: 400 JSON, nothing read."""
+
+    http_method_names = ["get", "options"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            completed_id = untrusted.single_parameter(request.GET, "id", max_length=16384)
+            logout_request, _confirmed = get_completed_context(completed_id)
+        except untrusted.MalformedInput as exc:
+            return self.error(str(exc))
+        except InvalidLogoutId:
+            return self.error("id is invalid or has expired")
+        if not completed_id:
+            return self.error("id is missing")
+        clients = logout_clients(sid=logout_request.session_id, client_ids=logout_request.client_ids)
+        response = JsonResponse(
+            {"clients": [client.as_json() for client in clients], "settled": is_settled(clients)}
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def error(description: str) -> JsonResponse:
+        response = JsonResponse(
+            {"error": "invalid_request", "error_description": description}, status=HTTPStatus.BAD_REQUEST
+        )
+        response["Cache-Control"] = "no-store"
         return response
 
 

@@ -5,6 +5,7 @@ from example_project.demo import views as demo
 
 urlpatterns = [
     path("", demo.home, name="home"),
+    path("favicon.ico", demo.favicon),
     path("demo-client/", include("example_project.demo.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -54,7 +54,7 @@ def test_logged_out_page_frames_each_client_with_iss_and_sid(
     assert page["Content-Security-Policy"] == "frame-src https://one.example.com https://two.example.com"
     assert "no-store" in page["Cache-Control"]
     # then back to the client, with its state, after the frames (script) or via the link
-    assert b'"url": "https://rp.example.com/signed-out?state=s1"' in page.content
+    assert b'"redirect": "https://rp.example.com/signed-out?state=s1"' in page.content
     assert b'href="https://rp.example.com/signed-out?state=s1"' in page.content
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import logout
 
-from . import services
+from . import notice, services
 
 
 class RPLogoutMiddleware:
@@ -26,8 +26,18 @@ class RPLogoutMiddleware:
         # anonymous responses free of "Vary: Cookie".
         if session is not None and settings.SESSION_COOKIE_NAME in request.COOKIES:
             local_key = session.get(services.LOCAL_KEY_SESSION_KEY)
+            if (
+                local_key is None
+                and session.is_empty()
+                and services.ended_by_provider(session_key=request.COOKIES[settings.SESSION_COOKIE_NAME])
+            ):
+                # The OP's logout already deleted the stored session: say why the browser is signed out.
+                setattr(request, notice.REQUEST_ATTRIBUTE, True)
         if local_key and not services.is_live(local_key=local_key):
             # logout() flushes the session (a signed cookie is replaced by an empty one), sets an
             # AnonymousUser and sends user_logged_out, so the rest of the site hears about it.
             logout(request)
-        return self.get_response(request)
+            setattr(request, notice.REQUEST_ATTRIBUTE, True)  # the page can say why (rp.notice)
+        response = self.get_response(request)
+        notice.forget_note(request, response)
+        return response

@@ -28,7 +28,8 @@ class RPSession(models.Model):
     # Random, stored in the Django session under ``LOCAL_KEY_SESSION_KEY``; never the session key.
     local_key = models.CharField(_("local key"), max_length=64, unique=True)
     # The Django session key at login, for engines with a server-side store ("" for signed cookies).
-    # It is only a shortcut for deleting the stored session; the middleware relies on ``local_key``.
+    # A shortcut for deleting the stored session, and for telling a browser whose stored session the OP
+    # ended why it is signed out (``rp.notice``); the middleware's check relies on ``local_key``.
     session_key = models.CharField(_("session key"), max_length=255, blank=True, default="")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -47,6 +48,7 @@ class RPSession(models.Model):
         verbose_name = _("OIDC client session")
         verbose_name_plural = _("OIDC client sessions")
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["session_key"], name="idp_logout_rp_session_key")]
 
     def __str__(self) -> str:
         return f"{self.sub} @ {self.issuer} (sid {self.sid or '-'})"

@@ -89,6 +89,21 @@ def is_live(*, local_key: str) -> bool:
     return RPSession.objects.using(_db()).filter(local_key=local_key, ended_at__isnull=True).exists()
 
 
+def ended_by_provider(*, session_key: str) -> bool:
+    """Whether the OP ended the session stored under ``session_key`` (the key at login), by back- or
+    front-channel logout. One indexed lookup; used only for a cookie whose stored session is gone."""
+    if not session_key or untrusted.problem(session_key, max_length=SESSION_KEY_MAX_LENGTH):
+        return False  # a cookie value: anything may come
+    return (
+        RPSession.objects.using(_db())
+        .filter(
+            session_key=session_key,
+            end_reason__in=[EndReason.BACKCHANNEL_LOGOUT, EndReason.FRONTCHANNEL_LOGOUT],
+        )
+        .exists()
+    )
+
+
 def end_local(*, local_key: str, reason: str) -> int:
     """Mark one session ended (a local logout, or a new login replacing it in the same browser)."""
     return (

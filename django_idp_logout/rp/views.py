@@ -17,7 +17,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import untrusted
-from . import services, tokens
+from . import notice, services, tokens
 from .conf import rp_settings
 from .models import EndReason
 
@@ -88,6 +88,12 @@ class FrontChannelLogoutView(_NoStoreMixin, View):
         # The iframe may carry the user's own cookie: sign this browser out now, so the session is not
         # saved again on the way out (and the cookie is cleared).
         session = getattr(request, "session", None)
-        if session is not None and session.get(services.LOCAL_KEY_SESSION_KEY) in ended.local_keys:
+        signed_out_here = (
+            session is not None and session.get(services.LOCAL_KEY_SESSION_KEY) in ended.local_keys
+        )
+        if signed_out_here:
             logout(request)
-        return render(request, self.template_name, {"ended": ended.count})
+        response = render(request, self.template_name, {"ended": ended.count})
+        if signed_out_here:
+            notice.note_on_response(response)  # the site's next page can say why (rp.notice)
+        return response

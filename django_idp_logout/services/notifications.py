@@ -38,19 +38,31 @@ from .subject import subject_for
 def frontchannel_urls(*, sid: str | None, client_ids: list[str]) -> list[str]:
     """One iframe URL per client of the session with a ``frontchannel_logout_uri``: the registered URI
     (its query kept) plus ``iss`` and ``sid`` when the client requires the session (both or neither)."""
+    return [url for _client_id, url in frontchannel_targets(sid=sid, client_ids=client_ids)]
+
+
+def frontchannel_targets(*, sid: str | None, client_ids: list[str]) -> list[tuple[str, str]]:
+    """``frontchannel_urls`` with the client id of each URL: (client_id, iframe URL), by client id."""
     if not client_ids:
         return []
     rows = ClientLogoutSettings.objects.filter(
         application__client_id__in=client_ids, frontchannel_logout_uri__gt=""
     ).order_by("application__client_id")
-    urls = []
-    for row in rows:
-        uri = row.frontchannel_logout_uri
-        if row.frontchannel_logout_session_required and sid:
-            separator = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
-            uri = f"{uri}{separator}{urlencode({'iss': issuer(), 'sid': sid})}"
-        urls.append(uri)
-    return urls
+    return [
+        (client_id, frontchannel_url(uri, session_required=required, sid=sid))
+        for client_id, uri, required in rows.values_list(
+            "application__client_id", "frontchannel_logout_uri", "frontchannel_logout_session_required"
+        )
+    ]
+
+
+def frontchannel_url(uri: str, *, session_required: bool, sid: str | None) -> str:
+    """A client's registered front-channel URI for one session: ``iss`` and ``sid`` added (both or
+    neither) when the client requires the session, its own query kept."""
+    if not (session_required and sid):
+        return uri
+    separator = "&" if urlsplit(uri).query else ("" if uri.endswith("?") else "?")
+    return f"{uri}{separator}{urlencode({'iss': issuer(), 'sid': sid})}"
 
 
 def frame_origins(urls: list[str]) -> list[str]:

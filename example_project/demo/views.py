@@ -12,9 +12,10 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 
 CLIENT_ID = "demo-client"
 
@@ -27,8 +28,21 @@ def _origin(request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#2454c5"/>'
+    '<path d="M5 4h6v2H9v4h2v2H5v-2h2V6H5z" fill="#fff"/></svg>'
+)
+
+
 def home(request):
     return render(request, "demo/home.html", {"client_id": CLIENT_ID})
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """A small icon, so browsers asking for /favicon.ico get one instead of a 404."""
+    return HttpResponse(FAVICON, content_type="image/svg+xml")
 
 
 def client_home(request):

@@ -11,6 +11,12 @@ def whoami(request):
     return JsonResponse({"user": request.user.get_username() if request.user.is_authenticated else None})
 
 
+def notice(request):
+    from django_idp_logout.rp.notice import signed_out_by_provider
+
+    return JsonResponse({"signed_out_by_provider": signed_out_by_provider(request)})
+
+
 def public(request):
     return HttpResponse("a page that never looks at the session")
 
@@ -30,6 +36,7 @@ urlpatterns = [
     path("rp/", include("django_idp_logout.rp.urls")),
     path("whoami/", whoami, name="whoami"),
     path("public/", public, name="public"),
+    path("notice/", notice, name="notice"),
     path("cycle/", cycle_session_key, name="cycle"),
     path("relogin/", csrf_exempt(relogin), name="relogin"),
 ]
