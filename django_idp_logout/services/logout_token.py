@@ -16,7 +16,7 @@ from jwcrypto import jwt
 from oauth2_provider.models import AbstractApplication
 
 from ..conf import app_settings
-from ..oauth.hints import issuer
+from .hints import issuer
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
