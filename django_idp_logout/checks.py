@@ -100,6 +100,16 @@ def _check_worker_limits(user) -> list:
                     id="django_idp_logout.E420",
                 )
             )
+    poll = user.get("BACKCHANNEL_WORKER_POLL_INTERVAL", DEFAULTS["BACKCHANNEL_WORKER_POLL_INTERVAL"])
+    if not isinstance(poll, int | float) or isinstance(poll, bool) or poll <= 0:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['BACKCHANNEL_WORKER_POLL_INTERVAL'] must be a positive number of seconds, "
+                f"not {poll!r}.",
+                hint="E.g. 0.25: how soon a worker sees a new logout when nothing else is due.",
+                id="django_idp_logout.E421",
+            )
+        )
     if errors:
         return errors
     if values["BACKCHANNEL_CONCURRENCY_PER_CLIENT"] > values["BACKCHANNEL_CONCURRENCY"]:

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "BACKCHANNEL_CLAIM_BATCH": 200,
     "BACKCHANNEL_CIRCUIT_FAILURES": 5,
     "BACKCHANNEL_CIRCUIT_PAUSE": 30,
+    "BACKCHANNEL_WORKER_POLL_INTERVAL": 0.25,
     # Upstream (external) logout through mozilla-django-oidc
     "UPSTREAM_END_SESSION_ENDPOINT": None,
     "UPSTREAM_DISCOVERY_URL": None,

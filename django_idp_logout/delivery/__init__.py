@@ -6,6 +6,8 @@ runs; what is sent, and what is recorded, is the outbox service's (``services/ou
 - ``"thread"`` (default): a bounded thread pool in this process (``thread.py``).
 - ``"sync"``: in the committing thread, right after commit (tests, tiny deployments).
 - ``"celery"``: one Celery task per hand-off (``celery.py``).
+- ``"worker"``: no hand-off at all; ``idp_logout_deliver --worker`` processes pick the rows up within
+  ``BACKCHANNEL_WORKER_POLL_INTERVAL`` (web processes then never send).
 
 Every strategy, and the ``idp_logout_deliver --worker`` process (``worker.py``), sends through the
 same non-blocking sender (``sender.py`` over ``http.py``). The outbox row is the truth: a process
@@ -22,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import app_settings
 
-STRATEGIES = ("thread", "sync", "celery")
+STRATEGIES = ("thread", "sync", "celery", "worker")
 
 
 def hand_off(ids: list[int], job: Callable[[list[int]], object]) -> None:
@@ -40,6 +42,8 @@ def hand_off(ids: list[int], job: Callable[[list[int]], object]) -> None:
         from .celery import enqueue
 
         enqueue(ids)
+    elif mode == "worker":
+        return  # the worker's next poll claims them
     else:
         raise ImproperlyConfigured(
             f"IDP_LOGOUT['BACKCHANNEL_DELIVERY'] must be one of {STRATEGIES}, not {mode!r}."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,7 +69,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     totals = Totals()
     loop = asyncio.get_running_loop()
-    if stop_on_signals:
+    if stop_on_signals and threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
     database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-logout-worker-db")

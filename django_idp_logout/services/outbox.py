@@ -305,6 +305,7 @@ def run_worker(
             limits=Limits.from_settings(),
             batch=batch or app_settings.BACKCHANNEL_CLAIM_BATCH,
             until_idle=until_idle,
+            idle_wait=app_settings.BACKCHANNEL_WORKER_POLL_INTERVAL,
             stop=stop,
             progress=progress,
             stop_on_signals=stop_on_signals,
