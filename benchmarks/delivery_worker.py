@@ -309,12 +309,15 @@ def main(argv=None) -> None:
             expect = {f"c{i}": args.logouts for i in range(3)}
             seconds = run(mode, clients, healthy, args.logouts, f"h-{mode}", base, expect, 600)
             baseline[mode] = seconds
+            cpu_ms = run.cpu * 1000 / total
             rows.append(
                 [
                     mode,
                     total,
                     f"{seconds:.2f} s" if seconds else "incomplete",
                     f"{total / seconds:.0f}/s" if seconds else "-",
+                    f"{cpu_ms:.2f} ms",
+                    f"{1000 / cpu_ms:.0f}/s",
                 ]
             )
         reference = baseline.get("worker") or next(iter(baseline.values()), None)

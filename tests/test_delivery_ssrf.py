@@ -132,7 +132,9 @@ class FakeDNS:
         ["10.0.0.7"],  # a private network address
     ],
 )
-def test_a_name_with_any_private_address_is_refused_before_connecting(addresses, listener, notify, monkeypatch):
+def test_a_name_with_any_private_address_is_refused_before_connecting(
+    addresses, listener, notify, monkeypatch
+):
     dns = FakeDNS(addresses)
     monkeypatch.setattr(http, "system_resolver", lambda: dns)
     row = notify(f"http://rp.attacker.example:{listener.port}/bc")

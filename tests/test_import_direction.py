@@ -56,7 +56,11 @@ def in_package(module: str, sub: str) -> bool:
 
 def test_services_never_import_the_dot_integration():
     offenders = {
-        (m, i) for m, deps in graph().items() if in_package(m, "services") for i in deps if in_package(i, "oauth")
+        (m, i)
+        for m, deps in graph().items()
+        if in_package(m, "services")
+        for i in deps
+        if in_package(i, "oauth")
     }
     assert offenders == set()
 

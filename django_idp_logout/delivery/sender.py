@@ -102,7 +102,7 @@ class Sender:
 
     def full_clients(self) -> set[int]:
         """Clients not to claim more for now: paused, or with two rounds of their limit in hand."""
-        full = {c for c in self.paused_until if self.is_paused(c)}
+        full = {c for c in list(self.paused_until) if self.is_paused(c)}
         for client, queue in self.queues.items():
             if len(queue) + self.in_flight.get(client, 0) >= 2 * self.limits.per_client:
                 full.add(client)
