@@ -29,6 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import signals
+from ..conf import app_settings
 from ..delivery import hand_off
 from ..delivery.sender import Limits, Message, Outcome, run_coroutine, send_batch
 from ..delivery.worker import Totals
@@ -42,15 +43,11 @@ MAX_DELAY = 3600
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff: BACKCHANNEL_RETRY_DELAY, x2 per attempt, capped at one hour."""
-    from ..conf import app_settings
-
     return timedelta(seconds=min(app_settings.BACKCHANNEL_RETRY_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY))
 
 
 def circuit_pause(pauses: int) -> float:
     """How long a client's circuit stays open: BACKCHANNEL_CIRCUIT_PAUSE, x2 per pause in a row."""
-    from ..conf import app_settings
-
     return float(min(app_settings.BACKCHANNEL_CIRCUIT_PAUSE * 2 ** max(pauses - 1, 0), MAX_DELAY))
 
 
@@ -180,8 +177,6 @@ class Outbox:
         return _update_circuits(per_client, now)
 
     def _failed(self, row, status_code, error: str, *, final: bool = False, now=None) -> None:
-        from ..conf import app_settings
-
         now = now or timezone.now()
         final = final or row.attempts >= app_settings.BACKCHANNEL_MAX_ATTEMPTS
         BackchannelNotification.objects.filter(pk=row.pk).update(
@@ -201,16 +196,12 @@ class Outbox:
 
 
 def _lease_seconds() -> int:
-    from ..conf import app_settings
-
     return app_settings.BACKCHANNEL_TIMEOUT * 2 + 30
 
 
 def _update_circuits(per_client: dict[int, list[bool]], now) -> dict[int, float]:
     """Close the circuit of clients that accepted a token; count failures in a row of the others and
     open their circuit (pause them) at ``BACKCHANNEL_CIRCUIT_FAILURES``."""
-    from ..conf import app_settings
-
     healthy = [client for client, results in per_client.items() if any(results)]
     if healthy:
         BackchannelCircuit.objects.filter(application_id__in=healthy).exclude(
@@ -297,8 +288,6 @@ def run_worker(
     stop_on_signals: bool = False,
 ) -> Totals:
     """The ``--worker`` loop in this thread (blocks): claim, send, record until stopped (or idle)."""
-    from ..conf import app_settings
-
     return run_coroutine(
         _run_worker(
             Outbox(),
