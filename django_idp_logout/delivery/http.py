@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -27,6 +28,8 @@ from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from .addresses import ForbiddenAddress, address_forbidden
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,11 @@ async def post_logout_token(
         return PostResult(ok=False, error=refused)
     try:
         async with session.post(
-            uri, data={"logout_token": logout_token}, allow_redirects=False, max_redirects=0
+            uri,
+            data=urlencode({"logout_token": logout_token}).encode("ascii"),  # bytes: no FormData machinery
+            headers=FORM,
+            allow_redirects=False,
+            max_redirects=0,
         ) as response:
             status = response.status
             reason = response.reason or ""
