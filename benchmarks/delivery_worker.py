@@ -18,7 +18,8 @@ Tables:
    commit until the last client had its token.
 
 Works against older versions of the app too (modes they lack are skipped), so the same script measures
-before and after: ``PYTHONPATH=/path/to/old/checkout .venv/bin/python benchmarks/delivery_worker.py``.
+before and after: copy it into an old checkout's ``benchmarks/`` and run it from there (it imports the
+app from the checkout it sits in), e.g. with ``--modes until-done,thread --dead ""``.
 """
 
 from __future__ import annotations
