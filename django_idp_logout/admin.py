@@ -20,9 +20,8 @@ from django.utils.translation import ngettext
 from oauth2_provider.models import get_application_model
 
 from .conf import app_settings
-from .delivery import dispatch
 from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
-from .services.notifications import retry_now
+from .services.outbox import dispatch, retry_now
 from .services.sessions import end_session, end_sessions
 
 #: The Application inline's URI fields: wide enough to show a whole URL (see static admin.css).

@@ -77,6 +77,53 @@ def check_settings(app_configs=None, **kwargs):
                 )
             )
     errors.extend(_check_delivery(user.get("BACKCHANNEL_DELIVERY", DEFAULTS["BACKCHANNEL_DELIVERY"])))
+    errors.extend(_check_worker_limits(user))
+    return errors
+
+
+WORKER_LIMIT_SETTINGS = (
+    "BACKCHANNEL_CONCURRENCY",
+    "BACKCHANNEL_CONCURRENCY_PER_CLIENT",
+    "BACKCHANNEL_CLAIM_BATCH",
+    "BACKCHANNEL_CIRCUIT_FAILURES",
+    "BACKCHANNEL_CIRCUIT_PAUSE",
+)
+
+
+def _check_worker_limits(user) -> list:
+    """The delivery worker's limits (docs/operations.md, sizing)."""
+    errors = []
+    values = {key: user.get(key, DEFAULTS[key]) for key in WORKER_LIMIT_SETTINGS}
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}[{key!r}] must be a positive whole number, not {value!r}.",
+                    hint=f"Remove it to use the default ({DEFAULTS[key]}).",
+                    id="django_idp_logout.E420",
+                )
+            )
+    poll = user.get("BACKCHANNEL_WORKER_POLL_INTERVAL", DEFAULTS["BACKCHANNEL_WORKER_POLL_INTERVAL"])
+    if not isinstance(poll, int | float) or isinstance(poll, bool) or poll <= 0:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['BACKCHANNEL_WORKER_POLL_INTERVAL'] must be a positive number of seconds, "
+                f"not {poll!r}.",
+                hint="E.g. 0.25: how soon a worker sees a new logout when nothing else is due.",
+                id="django_idp_logout.E421",
+            )
+        )
+    if errors:
+        return errors
+    if values["BACKCHANNEL_CONCURRENCY_PER_CLIENT"] > values["BACKCHANNEL_CONCURRENCY"]:
+        errors.append(
+            Warning(
+                f"{SETTINGS_NAME}['BACKCHANNEL_CONCURRENCY_PER_CLIENT'] is larger than "
+                "BACKCHANNEL_CONCURRENCY: one slow client can take every sender.",
+                hint="Keep the per-client limit below the global one (e.g. a quarter of it).",
+                id="django_idp_logout.W420",
+            )
+        )
     return errors
 
 

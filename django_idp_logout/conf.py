@@ -42,6 +42,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGOUT_TOKEN_LIFETIME": 120,
     "LOGOUT_TOKEN_INCLUDE_REASON": True,
     "EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT": True,
+    # Back-channel delivery worker (non-blocking HTTP, limits, circuit breaker)
+    "BACKCHANNEL_CONCURRENCY": 400,
+    "BACKCHANNEL_CONCURRENCY_PER_CLIENT": 100,
+    "BACKCHANNEL_CLAIM_BATCH": 200,
+    "BACKCHANNEL_CIRCUIT_FAILURES": 5,
+    "BACKCHANNEL_CIRCUIT_PAUSE": 30,
+    "BACKCHANNEL_WORKER_POLL_INTERVAL": 0.25,
     # Upstream (external) logout through mozilla-django-oidc
     "UPSTREAM_END_SESSION_ENDPOINT": None,
     "UPSTREAM_DISCOVERY_URL": None,

@@ -283,6 +283,9 @@ class BackchannelNotification(models.Model):
     last_error = models.CharField(_("last error"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    # Set by the batch claim (one UPDATE for many rows): the rows that carry this run's token are the
+    # ones this worker took, on every database, with or without row locks.
+    claim_token = models.CharField(_("claim"), max_length=32, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("back-channel notification")
@@ -296,6 +299,36 @@ class BackchannelNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.uri} ({self.status})"
+
+
+class BackchannelCircuit(models.Model):
+    """The circuit breaker of one client's back-channel endpoint.
+
+    After ``BACKCHANNEL_CIRCUIT_FAILURES`` failed attempts in a row the client is paused until
+    ``paused_until`` (``BACKCHANNEL_CIRCUIT_PAUSE`` seconds, doubled for each pause in a row, at most
+    an hour): its notifications stay due but no worker claims them, so a dead client holds no sender.
+    A delivered notification closes the circuit again.
+    """
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="backchannel_circuit"
+    )
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    pauses = models.PositiveIntegerField(_("pauses in a row"), default=0)
+    paused_until = models.DateTimeField(_("paused until"), null=True, blank=True, db_index=True)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("back-channel circuit")
+        verbose_name_plural = _("back-channel circuits")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.application_id}: paused until {self.paused_until}"
+            if self.paused_until
+            else str(self.application_id)
+        )
 
 
 class UpstreamLogoutToken(models.Model):

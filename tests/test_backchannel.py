@@ -22,7 +22,7 @@ from django_idp_logout import api, signals
 from django_idp_logout.delivery import thread as thread_delivery
 from django_idp_logout.models import BackchannelNotification, EndReason, NotificationStatus, UserSession
 from django_idp_logout.services.logout_token import BACKCHANNEL_EVENT
-from django_idp_logout.services.notifications import deliver_due, send_notification
+from django_idp_logout.services.outbox import deliver_due, send_notification
 from tests.conftest import ISSUER
 
 pytestmark = pytest.mark.django_db
@@ -311,7 +311,7 @@ def test_private_addresses_are_refused_by_default(
     ],
 )
 def test_address_classification(address, forbidden):
-    from django_idp_logout.delivery.http import address_forbidden
+    from django_idp_logout.delivery.addresses import address_forbidden
 
     assert address_forbidden(address) is forbidden
 

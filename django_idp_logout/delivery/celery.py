@@ -1,8 +1,15 @@
-"""``"celery"`` delivery: one Celery task per notification (``django_idp_logout.tasks``)."""
+"""``"celery"`` delivery: one Celery task per hand-off (a logout's notifications together).
+
+The task is sent by name, so this module needs neither ``django_idp_logout.tasks`` nor the services:
+the task (``deliver_backchannel_notifications``) claims, signs and sends the batch on an event loop.
+"""
+
+from __future__ import annotations
+
+TASK_NAME = "django_idp_logout.deliver_backchannel_notifications"
 
 
-def dispatch(ids: list[int]) -> None:
-    from ..tasks import deliver_backchannel_notification
+def enqueue(ids: list[int]) -> None:
+    from celery import current_app
 
-    for notification_id in ids:
-        deliver_backchannel_notification.delay(notification_id)
+    current_app.send_task(TASK_NAME, args=[list(ids)])

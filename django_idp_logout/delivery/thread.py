@@ -1,19 +1,20 @@
-"""``"thread"`` delivery: a bounded pool of ``BACKCHANNEL_THREADS`` worker threads in this process.
+"""``"thread"`` delivery: a bounded pool of ``BACKCHANNEL_THREADS`` threads in this process.
 
-The logout response never waits: tasks are queued and the pool sends them in parallel. A process that
-dies with tasks in the queue loses nothing: the outbox rows stay due for ``idp_logout_deliver``.
+The logout response never waits: the outbox service hands over one job per logout (claim, sign, send
+the batch on an event loop, record) and a pool thread runs it. A process that dies with jobs queued
+loses nothing: the outbox rows stay due for ``idp_logout_deliver``.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.db import connections
 
 from ..conf import app_settings
-from ..services.notifications import send_notification
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -29,28 +30,23 @@ def executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def _send(notification_id: int) -> bool | None:
-    # Each send closes its connection: a worker thread's connection would otherwise outlive the pool
+def _run(job: Callable[[list[int]], object], ids: list[int]) -> object:
+    # Each job closes its connection: a pool thread's connection would otherwise outlive the pool
     # (Django keeps it in thread-local storage) and hold the database open after shutdown.
     try:
-        return send_notification(notification_id)
+        return job(ids)
     finally:
         connections.close_all()
 
 
-def _fan_out(pool: ThreadPoolExecutor, ids: list[int]) -> list[Future]:
-    return [pool.submit(_send, notification_id) for notification_id in ids]
-
-
-def dispatch(ids: list[int]) -> Future:
-    """Queue the sends and return at once: one hand-off, so the logout response does not even wait
-    for the submissions. The returned future resolves to the per-notification futures."""
-    pool = executor()
-    return pool.submit(_fan_out, pool, ids)
+def submit(job: Callable[[list[int]], object], ids: list[int]) -> Future:
+    """Queue ``job(ids)`` and return at once. One job per hand-off, submitted from the caller's
+    thread: nothing is ever submitted from inside the pool, so ``wait_idle`` drains everything."""
+    return executor().submit(_run, job, ids)
 
 
 def wait_idle() -> None:
-    """Block until the queued sends are done (tests, graceful shutdown)."""
+    """Block until the queued jobs are done (tests, graceful shutdown)."""
     global _executor
     with _lock:
         pool, _executor = _executor, None

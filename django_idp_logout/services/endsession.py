@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
-from ..oauth.hints import InvalidHint, verify_id_token_hint
 from .context import LogoutRequest
+from .hints import InvalidHint, verify_id_token_hint
 
 
 class EndSessionError(Exception):

@@ -12,11 +12,14 @@ import json
 import time
 import uuid
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from jwcrypto import jwt
+from jwcrypto.common import base64url_encode
 from oauth2_provider.models import AbstractApplication
 
 from ..conf import app_settings
-from ..oauth.hints import issuer
+from .hints import issuer
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -45,11 +48,37 @@ def logout_token_claims(
 
 def sign_logout_token(*, application, claims: dict, typ: str = "logout+jwt") -> str:
     """Sign with the key DOT uses for this client's ID tokens. Raises ImproperlyConfigured when the
-    client cannot sign (e.g. HS256 with a hashed secret)."""
-    header = {"alg": application.algorithm, "typ": typ}
+    client cannot sign (e.g. HS256 with a hashed secret).
+
+    RS256 is CPU work (about half of it jwcrypto's own bookkeeping): the key's ``cryptography`` object
+    and its ``kid`` are cached per key object (DOT caches the key per PEM), and the compact JWS is
+    built directly; every token is still signed on its own, with its own claims."""
     key = application.jwk_key
     if application.algorithm == AbstractApplication.RS256_ALGORITHM:
-        header["kid"] = key.thumbprint()
+        private_key, kid = _rsa_signing_key(key)
+        header = {"alg": "RS256", "typ": typ, "kid": kid}
+        signing_input = f"{_b64_json(header)}.{_b64_json(claims)}".encode("ascii")
+        signature = private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input.decode('ascii')}.{base64url_encode(signature)}"
+    header = {"alg": application.algorithm, "typ": typ}
     token = jwt.JWT(header=json.dumps(header), claims=json.dumps(claims))
     token.make_signed_token(key)
     return token.serialize()
+
+
+_rsa_keys: dict[int, tuple[object, object, str]] = {}
+
+
+def _rsa_signing_key(key) -> tuple:
+    """(cryptography private key, kid) of a jwcrypto RSA key, computed once per key object."""
+    cached = _rsa_keys.get(id(key))
+    if cached is None or cached[0] is not key:
+        if len(_rsa_keys) > 32:  # rotated keys: keep the cache small
+            _rsa_keys.clear()
+        cached = (key, key.get_op_key("sign"), key.thumbprint())
+        _rsa_keys[id(key)] = cached
+    return cached[1], cached[2]
+
+
+def _b64_json(value: dict) -> str:
+    return base64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))

@@ -3,22 +3,13 @@
 Front-channel (OIDC Front-Channel Logout 1.0): ``frontchannel_urls`` gives the iframe URLs for the
 logged-out page. Back-channel (OIDC Back-Channel Logout 1.0): ``queue_backchannel`` writes one outbox
 row per (session, client with a back-channel URI) inside the transaction that ends the session;
-``send_notification`` makes one attempt, claimed atomically so two workers never send the same attempt;
-failures are retried with exponential backoff up to ``BACKCHANNEL_MAX_ATTEMPTS``, each attempt with a
-fresh ``jti``/``iat``/``exp``.
+what is sent, when, and what became of it is the outbox's sending side (``outbox.py``).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router, transaction
-from django.db.models import F
-from django.utils import timezone
-
-from .. import signals
 from ..conf import app_settings
 from ..models import (
     BackchannelNotification,
@@ -28,9 +19,7 @@ from ..models import (
     SessionClient,
     UserSession,
 )
-from ..oauth.hints import issuer
-from .logout_token import logout_token_claims, sign_logout_token
-from .subject import subject_for
+from .hints import issuer
 
 # --- Front-channel ----------------------------------------------------------------------------------
 
@@ -111,122 +100,3 @@ def queue_backchannel(
             user_session=user_session, status=NotificationStatus.PENDING, attempts=0
         ).values_list("pk", flat=True)
     )
-
-
-def _claim(notification_id: int) -> BackchannelNotification | None:
-    """Take the next attempt of a due notification, or None if it is not due or another worker has it.
-
-    One conditional UPDATE: it moves ``next_attempt_at`` past the attempt's lease, so a concurrent worker
-    (thread, Celery task or the sweeper, on any database) finds nothing to claim.
-    """
-    now = timezone.now()
-    lease = now + timedelta(seconds=app_settings.BACKCHANNEL_TIMEOUT * 2 + 30)
-    claimed = BackchannelNotification.objects.filter(
-        pk=notification_id, status=NotificationStatus.PENDING, next_attempt_at__lte=now
-    ).update(attempts=F("attempts") + 1, next_attempt_at=lease)
-    if not claimed:
-        return None
-    return (
-        BackchannelNotification.objects.select_related(
-            "user_session__user", "application", "application__logout_settings"
-        )
-        .filter(pk=notification_id)
-        .first()
-    )
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff: BACKCHANNEL_RETRY_DELAY, x2 per attempt, capped at one hour."""
-    return timedelta(seconds=min(app_settings.BACKCHANNEL_RETRY_DELAY * 2 ** max(attempts - 1, 0), 3600))
-
-
-def send_notification(notification_id: int) -> bool | None:
-    """Make one delivery attempt if due. True: delivered; False: failed; None: nothing to do."""
-    from ..delivery.http import post_logout_token
-
-    notification = _claim(notification_id)
-    if notification is None:
-        return None
-    application = notification.application
-    settings_row = getattr(application, "logout_settings", None)
-    user_session = notification.user_session
-    claims = logout_token_claims(
-        application=application,
-        sub=subject_for(user_session.user, application),
-        sid=user_session.sid,
-        reason=notification.reason,
-    )
-    try:
-        token = sign_logout_token(
-            application=application,
-            claims=claims,
-            typ=getattr(settings_row, "logout_token_typ", "logout+jwt"),
-        )
-    except ImproperlyConfigured as exc:
-        return _record_failure(notification, None, f"cannot sign: {exc}"[:255], final=True)
-    result = post_logout_token(notification.uri, token)
-    if result.ok:
-        BackchannelNotification.objects.filter(pk=notification.pk).update(
-            status=NotificationStatus.DELIVERED,
-            delivered_at=timezone.now(),
-            last_status_code=result.status_code,
-            last_error="",
-        )
-        signals.backchannel_logout_delivered.send(
-            sender=BackchannelNotification, notification=notification, status_code=result.status_code
-        )
-        return True
-    return _record_failure(notification, result.status_code, result.error[:255])
-
-
-def _record_failure(notification, status_code, error: str, *, final: bool = False) -> bool:
-    final = final or notification.attempts >= app_settings.BACKCHANNEL_MAX_ATTEMPTS
-    BackchannelNotification.objects.filter(pk=notification.pk).update(
-        status=NotificationStatus.FAILED if final else NotificationStatus.PENDING,
-        next_attempt_at=timezone.now() + retry_delay(notification.attempts),
-        last_status_code=status_code,
-        last_error=error,
-    )
-    signals.backchannel_logout_failed.send(
-        sender=BackchannelNotification, notification=notification, error=error, final=final
-    )
-    return False
-
-
-def due_notification_ids(*, limit: int = 500) -> list[int]:
-    """Ids of pending notifications whose next attempt is due. On PostgreSQL the rows are read with
-    ``FOR UPDATE SKIP LOCKED`` so concurrent sweepers split the work; the claim is what guarantees
-    that one attempt is sent once."""
-    database = router.db_for_write(BackchannelNotification)
-    due = BackchannelNotification.objects.filter(
-        status=NotificationStatus.PENDING, next_attempt_at__lte=timezone.now()
-    ).order_by("next_attempt_at")
-    with transaction.atomic(using=database):
-        if connections[database].features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        return list(due.values_list("pk", flat=True)[:limit])
-
-
-def deliver_due(*, limit: int = 500) -> dict[str, int]:
-    """Send everything due now, through the configured strategy's parallelism where it has one."""
-    ids = due_notification_ids(limit=limit)
-    if app_settings.BACKCHANNEL_DELIVERY == "thread":
-        from ..delivery.thread import dispatch
-
-        outcomes = [future.result() for future in dispatch(ids).result()]
-    else:
-        outcomes = [send_notification(i) for i in ids]
-    return {
-        "due": len(ids),
-        "delivered": sum(1 for o in outcomes if o is True),
-        "failed": sum(1 for o in outcomes if o is False),
-    }
-
-
-def retry_now(queryset) -> list[int]:
-    """Make failed or pending notifications due at once (admin action); returns their ids."""
-    ids = list(queryset.exclude(status=NotificationStatus.DELIVERED).values_list("pk", flat=True))
-    BackchannelNotification.objects.filter(pk__in=ids).update(
-        status=NotificationStatus.PENDING, next_attempt_at=timezone.now()
-    )
-    return ids

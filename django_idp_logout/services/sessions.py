@@ -180,7 +180,7 @@ def end_session(
 def _after_commit(result: EndedSession) -> None:
     """Signals, then delivery. The session has ended and the outbox is committed: a failing receiver or
     an unreachable Celery broker must not turn the logout into an error (the sweeper sends later)."""
-    from ..delivery import dispatch
+    from .outbox import dispatch
 
     for step in (lambda: _send_ended_signals(result), lambda: dispatch(result.notification_ids)):
         try:

@@ -1,0 +1,311 @@
+"""The back-channel outbox, sending side: what to send now, and what became of it.
+
+``notifications.queue_backchannel`` writes one row per (session, client) in the transaction that ends
+the session. This module decides what goes out and records the outcome; the delivery package only sends
+what it is handed (``delivery.sender.Message``) and reports back (``Outcome``):
+
+- ``Outbox.claim`` takes a batch of due rows in one conditional UPDATE that moves their next attempt
+  past a lease and stamps them with this claim's token (so concurrent workers, on any database, never
+  send the same attempt), then signs one logout token per row with a fresh ``jti``/``iat``/``exp``.
+  Clients paused by the circuit breaker are not claimed: their rows stay due.
+- ``Outbox.report`` records outcomes in a few grouped UPDATEs: delivered; failed (retried with
+  exponential backoff up to ``BACKCHANNEL_MAX_ATTEMPTS``); released (never attempted: the attempt is
+  given back). It keeps each client's circuit (``BackchannelCircuit``) and sends the signals.
+- ``dispatch`` hands a logout's fresh rows to the configured strategy; ``deliver_due`` and
+  ``run_worker`` serve the sweeper command, Celery beat and ``idp_logout_deliver --worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import signals
+from ..conf import app_settings
+from ..delivery import hand_off
+from ..delivery.sender import Limits, Message, Outcome, run_coroutine, send_batch
+from ..delivery.worker import Totals
+from ..delivery.worker import run_worker as _run_worker
+from ..models import BackchannelCircuit, BackchannelNotification, NotificationStatus
+from .logout_token import logout_token_claims, sign_logout_token
+from .subject import subject_for
+
+MAX_DELAY = 3600
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: BACKCHANNEL_RETRY_DELAY, x2 per attempt, capped at one hour."""
+    return timedelta(seconds=min(app_settings.BACKCHANNEL_RETRY_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY))
+
+
+def circuit_pause(pauses: int) -> float:
+    """How long a client's circuit stays open: BACKCHANNEL_CIRCUIT_PAUSE, x2 per pause in a row."""
+    return float(min(app_settings.BACKCHANNEL_CIRCUIT_PAUSE * 2 ** max(pauses - 1, 0), MAX_DELAY))
+
+
+def paused_client_ids(now=None) -> list[int]:
+    """Applications whose back-channel circuit is open now (for the claim, the status command, admin)."""
+    return list(
+        BackchannelCircuit.objects.filter(paused_until__gt=now or timezone.now()).values_list(
+            "application_id", flat=True
+        )
+    )
+
+
+def _database() -> str:
+    return router.db_for_write(BackchannelNotification)
+
+
+class Outbox:
+    """A claim-and-report session: the ``Source`` of ``delivery.worker`` and of one-shot batches.
+    ``ids`` restricts it to given rows (a logout's own hand-off)."""
+
+    def __init__(self, *, ids: list[int] | None = None) -> None:
+        self.ids = ids
+        self.claimed: dict[int, BackchannelNotification] = {}
+
+    # --- claim -----------------------------------------------------------------------------------
+
+    def claim(self, limit: int, exclude: set[int] | frozenset[int] = frozenset()) -> list[Message]:
+        now = timezone.now()
+        lease = now + timedelta(seconds=_lease_seconds())
+        token = uuid.uuid4().hex
+        due = BackchannelNotification.objects.filter(
+            status=NotificationStatus.PENDING, next_attempt_at__lte=now
+        )
+        if self.ids is not None:
+            due = due.filter(pk__in=self.ids)
+        skip = set(exclude) | set(paused_client_ids(now))
+        if skip:
+            due = due.exclude(application_id__in=skip)
+        with transaction.atomic(using=_database()):
+            picked = due.order_by("next_attempt_at")
+            if connections[_database()].features.has_select_for_update_skip_locked:
+                picked = picked.select_for_update(skip_locked=True)  # concurrent workers split the rows
+            picked_ids = list(picked.values_list("pk", flat=True)[:limit])
+            if not picked_ids:
+                return []
+            BackchannelNotification.objects.filter(
+                pk__in=picked_ids, status=NotificationStatus.PENDING, next_attempt_at__lte=now
+            ).update(attempts=F("attempts") + 1, next_attempt_at=lease, claim_token=token)
+        rows = BackchannelNotification.objects.filter(pk__in=picked_ids, claim_token=token).select_related(
+            "user_session__user", "application", "application__logout_settings"
+        )
+        return self._sign(list(rows))
+
+    def _sign(self, rows: list[BackchannelNotification]) -> list[Message]:
+        messages, unsignable = [], []
+        subjects: dict[tuple[int, int], str | None] = {}
+        for row in rows:
+            application, user_session = row.application, row.user_session
+            key = (user_session.user_id, application.pk)
+            if key not in subjects:
+                subjects[key] = subject_for(user_session.user, application)
+            claims = logout_token_claims(
+                application=application, sub=subjects[key], sid=user_session.sid, reason=row.reason
+            )
+            settings_row = getattr(application, "logout_settings", None)
+            try:
+                token = sign_logout_token(
+                    application=application,
+                    claims=claims,
+                    typ=getattr(settings_row, "logout_token_typ", "logout+jwt"),
+                )
+            except ImproperlyConfigured as exc:
+                unsignable.append((row, f"cannot sign: {exc}"[:255]))
+                continue
+            self.claimed[row.pk] = row
+            messages.append(Message(row.pk, row.application_id, row.uri, token))
+        for row, error in unsignable:
+            self._failed(row, None, error, final=True)
+        return messages
+
+    # --- report ----------------------------------------------------------------------------------
+
+    def report(self, outcomes: list[Outcome]) -> dict[int, float]:
+        """Record what became of the claimed rows; returns the clients paused now -> seconds."""
+        if not outcomes:
+            return {}
+        now = timezone.now()
+        delivered: dict[int, list[BackchannelNotification]] = defaultdict(list)
+        released: list[int] = []
+        per_client: dict[int, list[bool]] = defaultdict(list)
+        for outcome in outcomes:
+            row = self.claimed.pop(outcome.message.notification_id, None)
+            if row is None:
+                continue
+            result = outcome.result
+            if result is None:
+                released.append(row.pk)
+                continue
+            per_client[row.application_id].append(result.ok)
+            if result.ok:
+                delivered[result.status_code].append(row)
+                row.status, row.delivered_at, row.last_status_code = (
+                    NotificationStatus.DELIVERED,
+                    now,
+                    result.status_code,
+                )
+                row.last_error = ""
+            else:
+                self._failed(row, result.status_code, result.error[:255], now=now)
+        for status_code, rows in delivered.items():
+            BackchannelNotification.objects.filter(pk__in=[row.pk for row in rows]).update(
+                status=NotificationStatus.DELIVERED,
+                delivered_at=now,
+                last_status_code=status_code,
+                last_error="",
+                claim_token="",
+            )
+        if released:  # not attempted: give the attempt back, due at once (the claim skips paused clients)
+            BackchannelNotification.objects.filter(pk__in=released).update(
+                attempts=F("attempts") - 1, next_attempt_at=now, claim_token=""
+            )
+        for status_code, rows in delivered.items():
+            for row in rows:
+                signals.backchannel_logout_delivered.send(
+                    sender=BackchannelNotification, notification=row, status_code=status_code
+                )
+        return _update_circuits(per_client, now)
+
+    def _failed(self, row, status_code, error: str, *, final: bool = False, now=None) -> None:
+        now = now or timezone.now()
+        final = final or row.attempts >= app_settings.BACKCHANNEL_MAX_ATTEMPTS
+        BackchannelNotification.objects.filter(pk=row.pk).update(
+            status=NotificationStatus.FAILED if final else NotificationStatus.PENDING,
+            next_attempt_at=now + retry_delay(row.attempts),
+            last_status_code=status_code,
+            last_error=error,
+            claim_token="",
+        )
+        row.last_status_code, row.last_error = status_code, error
+        signals.backchannel_logout_failed.send(
+            sender=BackchannelNotification, notification=row, error=error, final=final
+        )
+
+    def close(self) -> None:
+        connections.close_all()
+
+
+def _lease_seconds() -> int:
+    return app_settings.BACKCHANNEL_TIMEOUT * 2 + 30
+
+
+def _update_circuits(per_client: dict[int, list[bool]], now) -> dict[int, float]:
+    """Close the circuit of clients that accepted a token; count failures in a row of the others and
+    open their circuit (pause them) at ``BACKCHANNEL_CIRCUIT_FAILURES``."""
+    healthy = [client for client, results in per_client.items() if any(results)]
+    if healthy:
+        BackchannelCircuit.objects.filter(application_id__in=healthy).exclude(
+            consecutive_failures=0, pauses=0, paused_until=None
+        ).update(consecutive_failures=0, pauses=0, paused_until=None, updated_at=now)
+    paused: dict[int, float] = {}
+    for client, results in per_client.items():
+        trailing = len(results) - (max(i for i, ok in enumerate(results) if ok) + 1 if any(results) else 0)
+        if not trailing:
+            continue
+        with transaction.atomic(using=_database()):
+            circuit, _ = BackchannelCircuit.objects.select_for_update().get_or_create(application_id=client)
+            circuit.consecutive_failures += trailing
+            circuit.updated_at = now
+            if circuit.consecutive_failures >= app_settings.BACKCHANNEL_CIRCUIT_FAILURES:
+                circuit.pauses += 1
+                seconds = circuit_pause(circuit.pauses)
+                circuit.paused_until = now + timedelta(seconds=seconds)
+                circuit.consecutive_failures = 0
+                paused[client] = seconds
+            circuit.save()
+    return paused
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryCounts:
+    due: int = 0
+    delivered: int = 0
+    failed: int = 0
+    released: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "due": self.due,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "released": self.released,
+        }
+
+
+def _send_claimed(outbox: Outbox, limit: int) -> DeliveryCounts:
+    messages = outbox.claim(limit)
+    outcomes = send_batch(messages, Limits.from_settings())
+    outbox.report(outcomes)
+    totals = Totals()
+    totals.add(outcomes)
+    return DeliveryCounts(
+        due=len(messages), delivered=totals.delivered, failed=totals.failed, released=totals.released
+    )
+
+
+def deliver_ids(ids: list[int]) -> DeliveryCounts:
+    """Claim, sign, send and record the given rows (those due and not paused), concurrently."""
+    return _send_claimed(Outbox(ids=list(ids)), len(ids))
+
+
+def dispatch(ids: list[int]) -> None:
+    """Hand a committed logout's fresh rows to the configured strategy (after commit)."""
+    hand_off(list(ids), deliver_ids)
+
+
+def deliver_due(*, limit: int = 500) -> dict[str, int]:
+    """One batch of whatever is due now (the sweeper): up to ``limit`` rows, sent concurrently."""
+    return _send_claimed(Outbox(), limit).as_dict()
+
+
+def send_notification(notification_id: int) -> bool | None:
+    """One attempt at one row if due. True: delivered; False: failed or released; None: nothing due."""
+    counts = deliver_ids([notification_id])
+    if not counts.due:
+        return None
+    return counts.delivered == 1
+
+
+def run_worker(
+    *,
+    batch: int | None = None,
+    until_idle: bool = False,
+    stop: asyncio.Event | None = None,
+    progress=None,
+    stop_on_signals: bool = False,
+) -> Totals:
+    """The ``--worker`` loop in this thread (blocks): claim, send, record until stopped (or idle)."""
+    return run_coroutine(
+        _run_worker(
+            Outbox(),
+            limits=Limits.from_settings(),
+            batch=batch or app_settings.BACKCHANNEL_CLAIM_BATCH,
+            until_idle=until_idle,
+            idle_wait=app_settings.BACKCHANNEL_WORKER_POLL_INTERVAL,
+            stop=stop,
+            progress=progress,
+            stop_on_signals=stop_on_signals,
+        )
+    )
+
+
+def retry_now(queryset) -> list[int]:
+    """Make failed or pending notifications due at once (admin action); returns their ids."""
+    ids = list(queryset.exclude(status=NotificationStatus.DELIVERED).values_list("pk", flat=True))
+    BackchannelNotification.objects.filter(pk__in=ids).update(
+        status=NotificationStatus.PENDING, next_attempt_at=timezone.now()
+    )
+    return ids
