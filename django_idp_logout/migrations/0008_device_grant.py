@@ -8,7 +8,7 @@ from oauth2_provider.settings import oauth2_settings
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("django_idp_logout", "0004_upstream_logout_tokens"),
+        ("django_idp_logout", "0007_delivery_worker"),
         # swappable_dependency() points at DOT's first migration; DeviceGrant arrives in 0013.
         ("oauth2_provider", "0013_alter_application_authorization_grant_type_device"),
         migrations.swappable_dependency(oauth2_settings.DEVICE_GRANT_MODEL),
