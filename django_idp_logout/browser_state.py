@@ -7,7 +7,8 @@ the logout page, ``auth.logout`` anywhere, the admin, expiry, a session limit, a
 session ended without the browser (admin, expiry, upstream back-channel) shows in the cookie on the
 browser's next request to the OP.
 
-The check_session_iframe's script must read it, so it is not HttpOnly. On https it is
+The check_session_iframe's script must read it, so it is not HttpOnly. On https (or with
+``SESSION_COOKIE_SECURE``) it is
 ``SameSite=None; Secure`` (an iframe on an RP's site is a third-party context); on http, where browsers
 refuse ``SameSite=None`` without ``Secure``, it is ``Lax`` and works only for RPs on the same site.
 """
@@ -34,7 +35,8 @@ def update_cookie(request: HttpRequest, response: HttpResponseBase) -> None:
     state = current_browser_state(request) if app_settings.CHECK_SESSION_IFRAME_ENABLED else ""
     if state == (sent or ""):
         return
-    secure = request.is_secure()
+    # Behind a TLS-terminating proxy without SECURE_PROXY_SSL_HEADER, SESSION_COOKIE_SECURE still says https.
+    secure = request.is_secure() or settings.SESSION_COOKIE_SECURE
     samesite = "None" if secure else "Lax"
     if not state:
         response.delete_cookie(name, path="/", domain=settings.SESSION_COOKIE_DOMAIN, samesite=samesite)

@@ -309,6 +309,13 @@ def test_cookie_is_readable_by_script_and_third_party_on_https(
     assert morsel["path"] == "/"
 
 
+def test_cookie_follows_session_cookie_secure_behind_a_proxy(client, user, application, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    client.force_login(user)
+    _, response = authorize(client, application)  # plain http as the app sees it: TLS ended at a proxy
+    assert response.cookies[COOKIE]["samesite"] == "None" and response.cookies[COOKIE]["secure"] is True
+
+
 def test_cookie_is_set_only_when_it_changes(client, user, application):
     client.force_login(user)
     authorize(client, application)
