@@ -17,10 +17,10 @@ import pytest
 from django.core.checks import Error
 from django.test import Client
 from django.urls import reverse
-from oauth2_provider.models import get_application_model
+from oauth2_provider.models import get_application_model, get_grant_model
 
 from django_idp_logout.checks import check_session_management
-from django_idp_logout.models import EndReason, UserSession
+from django_idp_logout.models import EndReason, SessionToken, UserSession
 from django_idp_logout.services import sessions
 from django_idp_logout.services.client_origins import forget_registered_origins
 from django_idp_logout.services.session_state import origin_of, session_state_matches
@@ -513,3 +513,54 @@ def test_checks_name_bad_settings(settings, overrides, check_id):
 def test_checks_pass_with_the_defaults(settings):
     settings.IDP_LOGOUT = {}
     assert check_session_management() == []
+
+
+# --- the authorize endpoint refuses what no database should see (found by tests/fuzz) -----------------
+
+
+@pytest.mark.parametrize("name", ["nonce", "state", "code_challenge", "claims", "redirect_uri", "scope"])
+@pytest.mark.parametrize("bad", ["a\x00b", "x" * 5000])
+def test_authorize_refuses_malformed_parameters_with_a_400_and_no_redirect(
+    client, user, application, name, bad
+):
+    client.force_login(user)
+    params = {
+        "response_type": "code",
+        "client_id": application.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": "st",
+        "nonce": "n",
+        "code_challenge": pkce_challenge("v" * 50),
+        "code_challenge_method": "S256",
+        name: bad,
+    }
+    response = client.get(f"{reverse('oauth2_provider:authorize')}?{urlencode(params)}")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Location" not in response
+    assert get_grant_model().objects.count() == 0 and SessionToken.objects.count() == 0
+
+
+def test_authorize_refuses_a_nul_in_a_parameter_name(client, user, application):
+    client.force_login(user)
+    response = client.get(f"{reverse('oauth2_provider:authorize')}?client_id={application.client_id}&a%00b=1")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_consent_form_post_with_a_nul_is_refused_without_a_redirect(client, user, application_factory):
+
+    application = application_factory(skip_authorization=False)
+    client.force_login(user)
+    form = {
+        "client_id": application.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "st",
+        "nonce": "n\x00",
+        "allow": "Authorize",
+    }
+    response = client.post(reverse("oauth2_provider:authorize"), form)
+    # Django's form refuses the NUL (the consent form again, 200); had it passed, the backend would (400).
+    assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
+    assert "Location" not in response and get_grant_model().objects.count() == 0
