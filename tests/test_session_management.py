@@ -541,6 +541,25 @@ def test_authorize_refuses_malformed_parameters_with_a_400_and_no_redirect(
     assert get_grant_model().objects.count() == 0 and SessionToken.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "length"), [("code_challenge", 129), ("nonce", 256), ("code_challenge_method", 11)]
+)
+def test_authorize_bounds_parameters_by_the_grant_columns(client, user, application, name, length):
+    client.force_login(user)
+    params = {
+        "response_type": "code",
+        "client_id": application.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "code_challenge": pkce_challenge("v" * 50),
+        "code_challenge_method": "S256",
+        name: "a" * length,
+    }
+    response = client.get(f"{reverse('oauth2_provider:authorize')}?{urlencode(params)}")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert get_grant_model().objects.count() == 0
+
+
 def test_authorize_refuses_a_nul_in_a_parameter_name(client, user, application):
     client.force_login(user)
     response = client.get(f"{reverse('oauth2_provider:authorize')}?client_id={application.client_id}&a%00b=1")
