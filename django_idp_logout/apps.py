@@ -11,3 +11,5 @@ class IdpLogoutConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers  # noqa: F401  (register the system checks and receivers)
+
+        receivers.connect_client_origin_receivers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import string
 
 from django.core.checks import Error, Tags, Warning, register
 from django.urls import NoReverseMatch, resolve, reverse
@@ -448,6 +449,8 @@ def _check_dot_logout_view() -> list:
             id="django_idp_logout.E100",
         )
     ]
+
+
 def _served_by(url_name: str, view_class: type, **kwargs) -> bool | None:
     """Whether ``url_name`` resolves to ``view_class`` (or a subclass); None when it is not installed."""
     try:
@@ -511,6 +514,54 @@ def check_dot_registration_and_devices(app_configs=None, **kwargs):
                 '"django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher" (or put IdpLogoutFetcherMixin '
                 "first in your own fetcher's bases).",
                 id="django_idp_logout.W120",
+            )
+        )
+    return errors
+
+
+_COOKIE_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")  # RFC 6265 token
+
+
+@register(Tags.compatibility)
+def check_session_management(app_configs=None, **kwargs):
+    """OpenID Connect Session Management 1.0 settings (ids E300-E319 / W300-W319)."""
+    from django.conf import settings
+
+    errors = []
+    user = app_settings.user_settings
+    enabled = user.get("CHECK_SESSION_IFRAME_ENABLED", DEFAULTS["CHECK_SESSION_IFRAME_ENABLED"])
+    if not isinstance(enabled, bool):
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['CHECK_SESSION_IFRAME_ENABLED'] must be True or False, not {enabled!r}.",
+                id="django_idp_logout.E300",
+            )
+        )
+    name = user.get("BROWSER_STATE_COOKIE_NAME", DEFAULTS["BROWSER_STATE_COOKIE_NAME"])
+    if not isinstance(name, str) or not name or not set(name) <= _COOKIE_NAME_CHARS:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['BROWSER_STATE_COOKIE_NAME'] must be a cookie name (letters, digits and "
+                f"!#$%&'*+-.^_`|~), not {name!r}.",
+                id="django_idp_logout.E301",
+            )
+        )
+    elif name in {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, settings.LANGUAGE_COOKIE_NAME}:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['BROWSER_STATE_COOKIE_NAME'] is {name!r}, the name of one of Django's own "
+                "cookies: the browser-state cookie would overwrite it.",
+                hint="Choose another name, e.g. the default 'idp_logout_browser_state'.",
+                id="django_idp_logout.E302",
+            )
+        )
+    max_age = user.get("CHECK_SESSION_IFRAME_MAX_AGE", DEFAULTS["CHECK_SESSION_IFRAME_MAX_AGE"])
+    if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['CHECK_SESSION_IFRAME_MAX_AGE'] must be a number of seconds (0: not "
+                f"cached), not {max_age!r}.",
+                id="django_idp_logout.E303",
             )
         )
     return errors

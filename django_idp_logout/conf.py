@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM_END_SESSION_ENDPOINT": None,
     "UPSTREAM_DISCOVERY_URL": None,
     "UPSTREAM_ISSUER": None,
+    # OpenID Connect Session Management 1.0 (check_session_iframe, session_state)
+    "CHECK_SESSION_IFRAME_ENABLED": True,
+    "BROWSER_STATE_COOKIE_NAME": "idp_logout_browser_state",
+    "CHECK_SESSION_IFRAME_MAX_AGE": 300,
 }
 
 

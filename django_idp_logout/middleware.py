@@ -2,7 +2,8 @@
 browser on its next request, whatever the session engine; live sessions record activity.
 
 It also ends the server-side session of a Django session that was flushed without ``logout()``
-(a password change on another device invalidates the session auth hash). Place it after
+(a password change on another device invalidates the session auth hash). On the way out it keeps the
+Session Management browser-state cookie in step with the session (``browser_state``). Place it after
 ``AuthenticationMiddleware``. It costs one indexed query per signed-in request, and a
 write at most once per ``SESSION_ACTIVITY_RESOLUTION`` seconds.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from django.contrib.auth import logout
 
-from . import browser
+from . import browser, browser_state
 from .models import EndReason, UserSession
 from .services import sessions
 
@@ -34,4 +35,6 @@ class UserSessionMiddleware:
                 logout(request)
             else:
                 sessions.record_activity(user_session)
-        return self.get_response(request)
+        response = self.get_response(request)
+        browser_state.update_cookie(request, response)
+        return response

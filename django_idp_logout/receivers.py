@@ -40,3 +40,19 @@ def end_session_on_logout(sender, request, user, **kwargs) -> None:
     user_session = UserSession.objects.filter(sid=sid).first()
     if user_session is not None:
         sessions.end_session(user_session=user_session, reason=EndReason.USER_LOGOUT)
+
+
+def connect_client_origin_receivers() -> None:
+    """Drop the cached client origins of the check_session_iframe whenever a client changes."""
+    from django.db.models.signals import post_delete, post_save
+    from oauth2_provider.models import get_application_model
+
+    from .services.client_origins import forget_registered_origins
+
+    application_model = get_application_model()
+    for signal in (post_save, post_delete):
+        signal.connect(
+            forget_registered_origins,
+            sender=application_model,
+            dispatch_uid=f"django_idp_logout.receivers.client_origins.{signal is post_save}",
+        )

@@ -11,6 +11,8 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
     path("logged-out/status/", views.LogoutStatusView.as_view(), name="logout_status"),
+    # OpenID Connect Session Management 1.0, advertised as check_session_iframe in discovery.
+    path("check-session/", views.CheckSessionIframeView.as_view(), name="check_session_iframe"),
     # Called by the upstream provider we sign users in through (we are its relying party).
     path(
         "logout/upstream/backchannel/",

@@ -8,6 +8,7 @@
   back to a proven client.
 - ``LogoutStatusView``: the JSON the logged-out page polls for its clients' back-channel state, scoped
   to the one logout named by the page's signed completed id.
+- ``CheckSessionIframeView``: OIDC Session Management's check_session_iframe (framed by clients).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -25,12 +26,14 @@ from django.utils.text import get_text_list
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from . import browser, locales, untrusted
 from .conf import app_settings
 from .forms import EndSessionRequestForm, LogoutConfirmForm
 from .services import external, upstream
+from .services.client_origins import registered_origins
 from .services.context import (
     InvalidLogoutId,
     LogoutRequest,
@@ -333,4 +336,30 @@ class UpstreamFrontchannelLogoutView(View):
             status = HTTPStatus.BAD_REQUEST
         response = render(request, self.template_name, {"ok": status == HTTPStatus.OK}, status=status)
         response["Cache-Control"] = "no-store"
+        return response
+
+
+@method_decorator([xframe_options_exempt, login_not_required], name="dispatch")
+class CheckSessionIframeView(View):
+    """OpenID Connect Session Management 1.0 check_session_iframe: a page with no inline script that
+    registered clients' origins (and only they, by ``Content-Security-Policy: frame-ancestors``) may
+    frame. It reads no query and shows nothing; the browser may cache it for
+    ``CHECK_SESSION_IFRAME_MAX_AGE`` seconds (the origins are cached server-side too)."""
+
+    template_name = "django_idp_logout/check_session_iframe.html"
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not app_settings.CHECK_SESSION_IFRAME_ENABLED:
+            raise Http404("The check_session_iframe is disabled.")
+        origins = registered_origins()
+        response = render(
+            request,
+            self.template_name,
+            {"origins": origins, "cookie_name": app_settings.BROWSER_STATE_COOKIE_NAME},
+        )
+        response["Content-Security-Policy"] = "frame-ancestors " + (" ".join(origins) or "'none'")
+        max_age = app_settings.CHECK_SESSION_IFRAME_MAX_AGE
+        # private: the response may carry the browser-state cookie, which no shared cache may replay.
+        response["Cache-Control"] = f"private, max-age={max_age}" if max_age else "no-cache"
         return response

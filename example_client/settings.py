@@ -9,6 +9,8 @@ Environment variables (``scripts/demo`` sets them for each instance):
 - IDP_URL: the identity provider (default http://127.0.0.1:8000); its issuer is IDP_URL + "/o".
 - CLIENT_SQLITE_PATH: the database (default example_client/<CLIENT_ID>.sqlite3, git-ignored).
 - CLIENT_LINKS: optional "Name=URL,Name=URL" links shown on the home page (the other demo sites).
+- CLIENT_CHECK_SESSION: "1" to poll the identity provider's check_session_iframe (OIDC Session
+  Management) on the home page (``example_client/session_check.py``); default off.
 
 All demo sites share the host 127.0.0.1, and browsers keep cookies per host, not per port: every
 instance therefore has its own session and CSRF cookie names.
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "mozilla_django_oidc",
     "django_idp_logout.rp",
     "example_client",
@@ -68,6 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "example_client.session_check.context",
             ]
         },
     }
@@ -110,6 +114,11 @@ LOGIN_URL = "oidc_authentication_init"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 ALLOW_LOGOUT_GET_METHOD = False
+
+# OpenID Connect Session Management: keep session_state, poll the identity provider's iframe.
+CLIENT_CHECK_SESSION = os.environ.get("CLIENT_CHECK_SESSION", "0") == "1"
+IDP_CHECK_SESSION_IFRAME = f"{IDP_URL}/check-session/"
+OIDC_CALLBACK_CLASS = "example_client.session_check.SessionStateCallbackView"
 
 # The client-site kit: logout receivers, and RP-initiated logout with id_token_hint.
 OIDC_OP_LOGOUT_URL_METHOD = "django_idp_logout.rp.provider_logout_url"

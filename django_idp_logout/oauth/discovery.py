@@ -1,4 +1,4 @@
-"""DOT's discovery document, advertising our end session endpoint (OpenID Connect Discovery 1.0).
+"""DOT's discovery document, advertising our end session endpoint and check_session_iframe.
 
 DOT's ``ConnectDiscoveryInfoView`` has no hook for extra metadata, so this subclass rewrites its JSON.
 It keeps DOT's URL name and path (``oauth2_provider:oidc-connect-discovery-info``): DOT derives the
@@ -14,6 +14,8 @@ from django.http import JsonResponse
 from django.urls import reverse
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import ConnectDiscoveryInfoView
+
+from ..conf import app_settings
 
 
 def absolute_endpoint(request, path: str) -> str:
@@ -46,4 +48,8 @@ class IdpLogoutDiscoveryView(ConnectDiscoveryInfoView):
         }
         if oauth2_settings.OIDC_RP_INITIATED_LOGOUT_ENABLED:
             metadata["end_session_endpoint"] = absolute_endpoint(request, reverse("idp_logout:end_session"))
+        if app_settings.CHECK_SESSION_IFRAME_ENABLED:  # OpenID Connect Session Management 1.0
+            metadata["check_session_iframe"] = absolute_endpoint(
+                request, reverse("idp_logout:check_session_iframe")
+            )
         return metadata

@@ -160,8 +160,9 @@ def demo(tmp_path_factory):
         "IDP_ALLOW_PRIVATE_BACKCHANNEL": "1",
     }
 
-    def client_env(server: Server, client_id: str, port: int) -> dict[str, str]:
+    def client_env(server: Server, client_id: str, port: int, check_session: str = "0") -> dict[str, str]:
         return {
+            "CLIENT_CHECK_SESSION": check_session,
             **base,
             "DJANGO_SETTINGS_MODULE": "example_client.settings",
             "CLIENT_ID": client_id,
@@ -175,7 +176,8 @@ def demo(tmp_path_factory):
     client_manage = [sys.executable, "example_client/manage.py"]
     envs = {
         demo.idp.name: (idp_manage, idp_env),
-        demo.shop.name: (client_manage, client_env(demo.shop, "shop", shop_port)),
+        # As scripts/demo: Shop polls the IdP's check_session_iframe (OIDC Session Management).
+        demo.shop.name: (client_manage, client_env(demo.shop, "shop", shop_port, check_session="1")),
         demo.wiki.name: (client_manage, client_env(demo.wiki, "wiki", wiki_port)),
     }
     run_all([([*manage, "migrate", "--noinput", "-v", "0"], env) for manage, env in envs.values()])
@@ -313,3 +315,38 @@ def test_no_site_of_the_demo_answers_favicon_with_a_404(page, demo):
         page.goto(f"{server.url}/")
         page.wait_for_load_state("load")
         assert not missing, missing
+
+
+def test_shop_notices_a_logout_at_wiki_without_reloading(page, demo):
+    """OIDC Session Management in the demo: Shop's page polls the IdP's check_session_iframe; signing out
+    at Wiki in another tab shows on Shop's open page, which is never reloaded."""
+    idp, shop, wiki = demo.idp, demo.shop, demo.wiki
+    shop_navigations: list[str] = []
+    with server_logs_on_failure(demo):
+        page.goto(f"{shop.url}/")
+        page.click("#sign-in")
+        page.wait_for_url(f"{idp.url}/accounts/login/**")
+        page.fill("#id_username", USERNAME)
+        page.fill("#id_password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(f"{shop.url}/")
+        expect(page.locator("#signed-in-as")).to_contain_text("at Shop")
+        expect(page.locator("html")).to_have_attribute("data-session-check", "unchanged")
+        expect(page.locator("#session-changed")).to_be_hidden()
+        page.on(
+            "framenavigated",
+            lambda frame: shop_navigations.append(frame.url) if frame == page.main_frame else None,
+        )
+
+        wiki_tab = page.context.new_page()
+        wiki_tab.goto(f"{wiki.url}/")
+        wiki_tab.click("#sign-in")
+        wiki_tab.wait_for_url(f"{wiki.url}/")  # single sign-on: no password
+        expect(wiki_tab.locator("#signed-in-as")).to_contain_text("at Wiki")
+        expect(page.locator("html")).to_have_attribute("data-session-check", "unchanged")
+        wiki_tab.click("#sign-out")
+        wiki_tab.wait_for_url(re.compile(rf"^{re.escape(wiki.url)}/\?state="), timeout=LOGOUT_TIMEOUT * 1000)
+
+        expect(page.locator("#session-changed")).to_be_visible(timeout=LOGOUT_TIMEOUT * 1000)
+        expect(page.locator("html")).to_have_attribute("data-session-check", "changed")
+        assert shop_navigations == [], shop_navigations
