@@ -5,11 +5,16 @@ It also ends the server-side session of a Django session that was flushed withou
 (a password change on another device invalidates the session auth hash). Place it after
 ``AuthenticationMiddleware``. It costs one indexed query per signed-in request, and a
 write at most once per ``SESSION_ACTIVITY_RESOLUTION`` seconds.
+
+A login that the concurrent session limit refused (``deny_new``) is answered with a redirect to the
+page that says why (``idp_logout:session_limit``).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import logout
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import browser
 from .models import EndReason, UserSession
@@ -34,4 +39,9 @@ class UserSessionMiddleware:
                 logout(request)
             else:
                 sessions.record_activity(user_session)
-        return self.get_response(request)
+        response = self.get_response(request)
+        if getattr(request, browser.LOGIN_DENIED_ATTR, None):
+            # The session limit refused this login (deny_new): say why instead of where the login
+            # would have gone.
+            return HttpResponseRedirect(reverse("idp_logout:session_limit"))
+        return response

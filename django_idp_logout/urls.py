@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import sessions_views, views
 
 app_name = "idp_logout"
 
@@ -10,6 +10,11 @@ urlpatterns = [
     path("end-session/", views.EndSessionView.as_view(), name="end_session"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("logged-out/", views.LoggedOutView.as_view(), name="logged_out"),
+    # A user's own sessions: the page, the page of a login refused by the session limit, the JSON API.
+    path("sessions/", sessions_views.SessionsView.as_view(), name="sessions"),
+    path("sessions/limit/", sessions_views.SessionLimitView.as_view(), name="session_limit"),
+    path("api/sessions/", sessions_views.SessionsApiView.as_view(), name="sessions_api"),
+    path("api/sessions/<str:sid>/", sessions_views.SessionsApiView.as_view(), name="sessions_api_session"),
     # Called by the upstream provider we sign users in through (we are its relying party).
     path(
         "logout/upstream/backchannel/",
