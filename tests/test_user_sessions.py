@@ -178,9 +178,9 @@ def test_sign_out_everywhere_else_keeps_only_this_session(user, laptop, phone, d
     bobs = browser_signed_in(bob, "bob-password")
     response = phone.post(reverse("idp_logout:sessions"), {"end_others": "1"})
     assert response.status_code == HTTPStatus.FOUND
-    assert list(UserSession.objects.filter(user=user, ended_at__isnull=True).values_list("sid", flat=True)) == [
-        sid_of(phone)
-    ]
+    assert list(
+        UserSession.objects.filter(user=user, ended_at__isnull=True).values_list("sid", flat=True)
+    ) == [sid_of(phone)]
     assert set(
         UserSession.objects.filter(user=user, ended_at__isnull=False).values_list("end_reason", flat=True)
     ) == {EndReason.REMOTE_LOGOUT}
@@ -218,7 +218,9 @@ def test_another_users_sid_is_a_404_and_ends_nothing(user, other_user, laptop):
     assert sid_of(laptop).encode() not in mallory.get(reverse("idp_logout:sessions")).content
 
 
-@pytest.mark.parametrize("body", ["end=", "end=no-such-sid", "end=" + "x" * 300, "end=a%00b", "end=%ED%A0%80%FF"])
+@pytest.mark.parametrize(
+    "body", ["end=", "end=no-such-sid", "end=" + "x" * 300, "end=a%00b", "end=%ED%A0%80%FF"]
+)
 def test_unknown_or_malformed_sid_changes_nothing(laptop, phone, body):
     response = phone.post(
         reverse("idp_logout:sessions"), body, content_type="application/x-www-form-urlencoded"
@@ -253,7 +255,9 @@ def test_post_without_csrf_token_is_refused(user, laptop):
 def test_hostile_user_agent_is_escaped_on_the_page(user, phone):
     hostile = '<script>alert(1)</script><img src=x onerror=alert(2)> "quoted" Firefox/130.0'
     browser_signed_in(user, "alice-password", user_agent=hostile)
-    UserSession.objects.filter(user_agent=hostile).update(browser='<b onmouseover="x">Evil</b>', os="<svg/onload=1>")
+    UserSession.objects.filter(user_agent=hostile).update(
+        browser='<b onmouseover="x">Evil</b>', os="<svg/onload=1>"
+    )
     html = phone.get(reverse("idp_logout:sessions")).content.decode()
     assert "<b onmouseover" not in html and "<svg/onload" not in html and "<script>alert" not in html
     assert "&lt;b onmouseover=&quot;x&quot;&gt;Evil&lt;/b&gt;" in html
@@ -271,7 +275,9 @@ def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def test_api_lists_the_users_sessions_with_the_tokens_own_marked(user, laptop, phone, api_client_app, oidc_login):
+def test_api_lists_the_users_sessions_with_the_tokens_own_marked(
+    user, laptop, phone, api_client_app, oidc_login
+):
     tokens = oidc_login(user, api_client_app, browser=phone, scope="openid sessions")
     response = Client().get(reverse("idp_logout:sessions_api"), **bearer(tokens["access_token"]))
     assert response.status_code == HTTPStatus.OK
@@ -300,7 +306,8 @@ def test_api_without_the_scope_is_forbidden(user, laptop, phone, api_client_app,
     for response in (
         Client().get(reverse("idp_logout:sessions_api"), **bearer(tokens["access_token"])),
         Client().post(
-            reverse("idp_logout:sessions_api_session", args=[sid_of(laptop)]), **bearer(tokens["access_token"])
+            reverse("idp_logout:sessions_api_session", args=[sid_of(laptop)]),
+            **bearer(tokens["access_token"]),
         ),
     ):
         assert response.status_code == HTTPStatus.FORBIDDEN
@@ -352,7 +359,9 @@ def test_api_refuses_token_in_query_string(user, phone, api_client_app, oidc_log
 
 def test_api_expired_token_is_invalid(user, phone, api_client_app, oidc_login):
     tokens = oidc_login(user, api_client_app, browser=phone, scope="openid sessions")
-    get_access_token_model().objects.filter(token=tokens["access_token"]).update(expires="2020-01-01T00:00:00Z")
+    get_access_token_model().objects.filter(token=tokens["access_token"]).update(
+        expires="2020-01-01T00:00:00Z"
+    )
     response = Client().get(reverse("idp_logout:sessions_api"), **bearer(tokens["access_token"]))
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response.json()["error"] == "invalid_token"
