@@ -81,7 +81,8 @@ class SessionLimitView(View):
     http_method_names = ["get", "options"]
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, {}, status=HTTPStatus.FORBIDDEN)
+        context = {"login_url": resolve_url(settings.LOGIN_URL)}
+        return render(request, self.template_name, context, status=HTTPStatus.FORBIDDEN)
 
 
 def json_error(error: str, description: str, status: int) -> JsonResponse:
