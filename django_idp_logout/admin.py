@@ -100,6 +100,10 @@ class UserSessionAdmin(admin.ModelAdmin):
         "upstream_issuer",
         "upstream_sid",
         "upstream_sub",
+        "browser",
+        "os",
+        "ip_address",
+        "user_agent",
     )
     exclude = ("clients",)
     actions = ["end_selected_sessions"]

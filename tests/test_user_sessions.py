@@ -365,3 +365,21 @@ def test_api_expired_token_is_invalid(user, phone, api_client_app, oidc_login):
     response = Client().get(reverse("idp_logout:sessions_api"), **bearer(tokens["access_token"]))
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response.json()["error"] == "invalid_token"
+
+
+def test_listing_costs_the_same_queries_for_2_or_20_sessions(user, laptop, phone, application, oidc_login):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    oidc_login(user, application, browser=laptop)
+
+    def queries_of_page() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert phone.get(reverse("idp_logout:sessions")).status_code == HTTPStatus.OK
+        return len(captured)
+
+    few = queries_of_page()
+    for _ in range(18):
+        oidc_login(user, application, browser=browser_signed_in(user, "alice-password"))
+    assert len(phone.get(reverse("idp_logout:sessions")).context["sessions"]) == 20
+    assert queries_of_page() == few

@@ -45,7 +45,8 @@ class LoginOutcome:
 
 def limit_for(user) -> int | None:
     """The user's limit: ``MAX_SESSIONS_PER_USER`` as an int, or the result of the function its dotted
-    path names (``f(user) -> int | None``); None means no limit."""
+    path names (``f(user) -> int | None``); None means no limit, and anything below 1 counts as 1 (a
+    login always gets its own session)."""
     setting = app_settings.MAX_SESSIONS_PER_USER
     if isinstance(setting, str):
         setting = import_string(setting)(user)
