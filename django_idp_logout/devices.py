@@ -67,15 +67,24 @@ def sanitized_user_agent(value: object) -> str:
     return value if untrusted.problem(value, max_length=USER_AGENT_MAX_LENGTH) is None else ""
 
 
+@lru_cache(maxsize=1)
+def _parser():
+    """ua-parser with its rules compiled on first use, rule by rule (``load_lazy_builtins``): the
+    first login of a process then compiles the few rules a common browser needs instead of all of
+    them (ua-parser's global parser compiles every rule up front when it has no Rust or re2 engine)."""
+    import ua_parser
+
+    return ua_parser.Parser(ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins()))
+
+
 @lru_cache(maxsize=512)
 def parse_user_agent(user_agent: str) -> tuple[str, str]:
     """(browser, OS) as people name them, e.g. ("Firefox 130", "Linux"); "" for what is unknown."""
     if not user_agent:
         return "", ""
-    import ua_parser  # imported on first use: compiling the rules takes a moment
-
-    agent = ua_parser.parse_user_agent(user_agent)
-    system = ua_parser.parse_os(user_agent)
+    parser = _parser()
+    agent = parser.parse_user_agent(user_agent)
+    system = parser.parse_os(user_agent)
     browser = _name(agent.family, agent.major) if agent is not None else ""
     os = _name(system.family, system.major) if system is not None else ""
     return browser[:NAME_MAX_LENGTH], os[:NAME_MAX_LENGTH]
