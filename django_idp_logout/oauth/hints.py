@@ -10,6 +10,7 @@ is not needed: a second client logging out after the first must still be recogni
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,12 @@ from jwcrypto.common import JWException
 from oauth2_provider.models import AbstractApplication, get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
+
+from .. import untrusted
+
+MAX_HINT_LENGTH = 8192
+# Three base64url segments: header.payload.signature (an empty signature is refused later, by the alg pin).
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 class InvalidHint(Exception):
@@ -64,12 +71,16 @@ def issuer(request=None) -> str:
 
 
 def _unverified_parts(token: str) -> tuple[jws.JWS, dict[str, Any], dict[str, Any]]:
+    # An ID token is a JWT, and a JWT is always in compact serialization (RFC 7519 section 1): refusing
+    # every other form here keeps jwcrypto's JSON serialization (with its own failure modes) unreachable.
+    if untrusted.problem(token, max_length=MAX_HINT_LENGTH) or not COMPACT_JWS.fullmatch(token):
+        raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
     parsed = jws.JWS()
     try:
         parsed.deserialize(token)
         header = parsed.jose_header
         payload = json.loads(parsed.objects["payload"])
-    except (JWException, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+    except (JWException, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
@@ -112,12 +123,11 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
     ``exp`` is deliberately not checked.
     """
     parsed, header, payload = _unverified_parts(token)
+    # The aud values reach a query before the signature is checked (it tells which key to use): only
+    # values that are plain identifiers go that far.
     aud = payload.get("aud")
-    if isinstance(aud, str):
-        audiences = [aud]
-    elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-        audiences = aud
-    else:
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not audiences or any(untrusted.problem(a, max_length=untrusted.MAX_ID_LENGTH) for a in audiences):
         raise InvalidHint(_("The id_token_hint has no valid aud claim."))
     application = _application_for(audiences, client_id)
 
@@ -137,6 +147,11 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
 
     if payload.get("iss") != issuer(request):
         raise InvalidHint(_("The id_token_hint was issued by another provider."))
-    if not isinstance(payload.get("sub"), str | int) or payload.get("sub") == "":
+    # HS256 hints are signed with the client's own secret: the client, not only we, chose these values.
+    sub = payload.get("sub")
+    if isinstance(sub, bool) or not isinstance(sub, str | int) or untrusted.problem(str(sub)) or sub == "":
         raise InvalidHint(_("The id_token_hint has no subject."))
+    sid = payload.get("sid")
+    if sid is not None and untrusted.problem(sid, max_length=untrusted.MAX_ID_LENGTH):
+        raise InvalidHint(_("The id_token_hint has an invalid sid claim."))
     return VerifiedHint(application=application, claims=payload)
