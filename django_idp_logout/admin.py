@@ -147,6 +147,10 @@ class UserSessionAdmin(EndSessionMixin, admin.ModelAdmin):
         "upstream_issuer",
         "upstream_sid",
         "upstream_sub",
+        "browser",
+        "os",
+        "ip_address",
+        "user_agent",
     )
     exclude = ("clients",)
     actions = ["end_selected_sessions"]

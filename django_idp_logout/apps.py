@@ -10,6 +10,6 @@ class IdpLogoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers  # noqa: F401  (register the system checks and receivers)
+        from . import checks, checks_sessions, receivers  # noqa: F401  (register the system checks and receivers)
 
         receivers.connect_client_origin_receivers()

@@ -30,6 +30,14 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_TIMEOUT": None,
     "SESSION_ABSOLUTE_TIMEOUT": None,
     "SESSION_ACTIVITY_RESOLUTION": 60,
+    # What a session records to be recognised, the "your sessions" page and API (docs/sessions.md)
+    "CLIENT_IP_HEADER": None,
+    "CLIENT_IP_TRUSTED_PROXIES": 1,
+    "REQUIRE_RECENT_LOGIN_FOR_END_OTHERS": None,
+    "SESSIONS_API_SCOPE": "sessions",
+    # Concurrent session limits (docs/sessions.md)
+    "MAX_SESSIONS_PER_USER": None,
+    "SESSION_LIMIT_POLICY": "end_oldest",
     # Front-channel logout
     "FRONTCHANNEL_TIMEOUT": 4,
     # Back-channel logout

@@ -6,11 +6,16 @@ It also ends the server-side session of a Django session that was flushed withou
 Session Management browser-state cookie in step with the session (``browser_state``). Place it after
 ``AuthenticationMiddleware``. It costs one indexed query per signed-in request, and a
 write at most once per ``SESSION_ACTIVITY_RESOLUTION`` seconds.
+
+A login that the concurrent session limit refused (``deny_new``) is answered with a redirect to the
+page that says why (``idp_logout:session_limit``).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import logout
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import browser, browser_state
 from .models import EndReason, UserSession
@@ -36,5 +41,9 @@ class UserSessionMiddleware:
             else:
                 sessions.record_activity(user_session)
         response = self.get_response(request)
+        if getattr(request, browser.LOGIN_DENIED_ATTR, None):
+            # The session limit refused this login (deny_new): say why instead of where the login
+            # would have gone.
+            response = HttpResponseRedirect(reverse("idp_logout:session_limit"))
         browser_state.update_cookie(request, response)
         return response

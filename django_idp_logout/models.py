@@ -23,11 +23,17 @@ def new_sid() -> str:
     return secrets.token_urlsafe(32)
 
 
+#: The stored length of a User-Agent; longer ones are cut (real ones are under 300 characters).
+USER_AGENT_MAX_LENGTH = 512
+
+
 class EndReason(models.TextChoices):
     USER_LOGOUT = "user_logout", _("User logout")
     SESSION_EXPIRATION = "session_expiration", _("Session expired")
     TERMINATED = "terminated", _("Terminated by an operator")
     UPSTREAM_LOGOUT = "upstream_logout", _("Upstream provider logout")
+    REMOTE_LOGOUT = "remote_logout", _("Signed out by the user from another device")
+    SESSION_LIMIT = "session_limit", _("Ended by the concurrent session limit")
 
 
 class UserSessionQuerySet(models.QuerySet):
@@ -58,6 +64,12 @@ class UserSession(models.Model):
     upstream_sid = models.CharField(_("upstream sid"), max_length=255, blank=True)
     upstream_sub = models.CharField(_("upstream subject"), max_length=255, blank=True)
     upstream_id_token = models.TextField(_("upstream ID token"), blank=True, editable=False)
+    # What a person needs to recognise the session on the "your sessions" page, captured at login
+    # (django_idp_logout.devices): the raw User-Agent (bounded, sanitised), its browser and OS, the IP.
+    user_agent = models.CharField(_("user agent"), max_length=USER_AGENT_MAX_LENGTH, blank=True)
+    browser = models.CharField(_("browser"), max_length=64, blank=True)
+    os = models.CharField(_("operating system"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     clients = models.ManyToManyField(
         oauth2_settings.APPLICATION_MODEL,
         through="SessionClient",
@@ -75,6 +87,7 @@ class UserSession(models.Model):
             models.Index(fields=["ended_at", "created_at"], name="idp_logout_us_absolute"),
             models.Index(fields=["upstream_issuer", "upstream_sid"], name="idp_logout_us_upstream_sid"),
             models.Index(fields=["upstream_issuer", "upstream_sub"], name="idp_logout_us_upstream_sub"),
+            models.Index(fields=["user", "ended_at"], name="idp_logout_us_user_live"),
         ]
 
     def __str__(self) -> str:

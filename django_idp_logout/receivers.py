@@ -9,9 +9,9 @@ from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 
-from . import browser
+from . import browser, devices
 from .models import EndReason, UserSession
-from .services import external, sessions
+from .services import external, limits, sessions
 
 
 @receiver(user_logged_in, dispatch_uid="django_idp_logout.receivers.start_session")
@@ -23,7 +23,14 @@ def start_or_resume_session(sender, request, user, **kwargs) -> None:
     if user_session is not None and sessions.is_live(user_session):
         sessions.record_activity(user_session)  # re-login of the same user in the same browser keeps the sid
     else:
-        user_session = browser.attach_new_session(request, user)
+        outcome = limits.start_session_within_limit(
+            user=user, details=devices.from_request(request).as_fields()
+        )
+        if outcome.denied:  # SESSION_LIMIT_POLICY "deny_new": the middleware shows why
+            browser.undo_login(request, limit=outcome.limit)
+            return
+        user_session = browser.attach(request, outcome.user_session)
+    browser.record_sign_in_time(request)
     if external.is_upstream_backend(request.session.get(BACKEND_SESSION_KEY)):
         external.record_upstream_login(
             user_session, id_token=request.session.get(external.ID_TOKEN_SESSION_KEY)

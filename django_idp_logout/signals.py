@@ -10,7 +10,7 @@ from django.dispatch import Signal
 session_started = Signal()
 
 # A login session ended.  sender: UserSession; kwargs: user_session, reason ("user_logout",
-# "session_expiration", "terminated", "upstream_logout").
+# "session_expiration", "terminated", "upstream_logout", "remote_logout", "session_limit").
 session_ended = Signal()
 
 # Tokens of an ended session were revoked for its coordinated clients.  sender: UserSession;

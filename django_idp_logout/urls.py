@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import sessions_views, views
 
 app_name = "idp_logout"
 
@@ -13,6 +13,11 @@ urlpatterns = [
     path("logged-out/status/", views.LogoutStatusView.as_view(), name="logout_status"),
     # OpenID Connect Session Management 1.0, advertised as check_session_iframe in discovery.
     path("check-session/", views.CheckSessionIframeView.as_view(), name="check_session_iframe"),
+    # A user's own sessions: the page, the page of a login refused by the session limit, the JSON API.
+    path("sessions/", sessions_views.SessionsView.as_view(), name="sessions"),
+    path("sessions/limit/", sessions_views.SessionLimitView.as_view(), name="session_limit"),
+    path("api/sessions/", sessions_views.SessionsApiView.as_view(), name="sessions_api"),
+    path("api/sessions/<str:sid>/", sessions_views.SessionsApiView.as_view(), name="sessions_api_session"),
     # Called by the upstream provider we sign users in through (we are its relying party).
     path(
         "logout/upstream/backchannel/",

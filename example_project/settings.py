@@ -100,7 +100,12 @@ OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": os.environ.get("IDP_ISSUER", "http://127.0.0.1:8000/o"),
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "PKCE_REQUIRED": True,
-    "SCOPES": {"openid": "OpenID Connect", "profile": "Your profile", "email": "Your e-mail address"},
+    "SCOPES": {
+        "openid": "OpenID Connect",
+        "profile": "Your profile",
+        "email": "Your e-mail address",
+        "sessions": "See and end your sessions",
+    },
     "OAUTH2_VALIDATOR_CLASS": "example_project.demo.validator.ExampleValidator",
     "OAUTH2_BACKEND_CLASS": "django_idp_logout.oauth.backend.IdpLogoutOAuthLibCore",
 }

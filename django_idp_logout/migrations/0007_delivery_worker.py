@@ -9,7 +9,7 @@ from oauth2_provider.settings import oauth2_settings
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_idp_logout', '0004_upstream_logout_tokens'),
+        ('django_idp_logout', '0005_session_device'),
         migrations.swappable_dependency(oauth2_settings.APPLICATION_MODEL),
     ]
 

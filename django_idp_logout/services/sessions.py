@@ -41,9 +41,10 @@ def _atomic():
     return transaction.atomic(using=router.db_for_write(UserSession))
 
 
-def start_session(*, user) -> UserSession:
-    """A new login session for ``user``; ``session_started`` follows the commit."""
-    user_session = UserSession.objects.create(user=user)
+def start_session(*, user, details: dict | None = None) -> UserSession:
+    """A new login session for ``user``; ``session_started`` follows the commit. ``details``: what
+    identifies the device (``user_agent``, ``browser``, ``os``, ``ip_address``)."""
+    user_session = UserSession.objects.create(user=user, **(details or {}))
     transaction.on_commit(
         lambda: signals.session_started.send(sender=UserSession, user_session=user_session),
         using=router.db_for_write(UserSession),
