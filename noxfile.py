@@ -1,9 +1,9 @@
 """The supported stacks: every tested Django on its lowest and highest Python here, on each database.
 
-    .venv/bin/nox -l                                   # list the sessions
-    .venv/bin/nox -s "tests(dj42-py311-sqlite)"        # run one
-    .venv/bin/nox -k "dj61"                            # every Django 6.1 session
-    .venv/bin/nox -t matrix                            # what .ci/run runs
+    bash scripts/nox -l                                   # list the sessions
+    bash scripts/nox -s "tests(dj42-py311-sqlite)"        # run one
+    bash scripts/nox -k "dj61"                            # every Django 6.1 session
+    bash scripts/nox -t matrix                            # what .ci/run runs
 
 PostgreSQL (127.0.0.1:5432) and MariaDB/MySQL (127.0.0.1:3306) are the machine's servers; their test
 databases are test_$IDP_PG_NAME and test_$IDP_MYSQL_NAME (give each checkout its own names on a shared
