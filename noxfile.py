@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import nox
@@ -83,15 +84,12 @@ def tests(session: nox.Session, django: str, database: str) -> None:
         "'Django', django.get_version(), '| DOT', oauth2_provider.__version__, "
         "'| oauthlib', oauthlib.__version__)",
     )
+    before, started = os.times(), time.monotonic()
     session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "not browser",
-        *session.posargs,
+        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", *session.posargs,
         env={"IDP_DATABASE": database},
     )
+    after = os.times()
+    cpu = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    # CPU seconds tell what the run costs on a quiet machine when others share the cores.
+    session.log(f"pytest: {time.monotonic() - started:.0f}s wall, {cpu:.0f}s CPU")
