@@ -1,7 +1,8 @@
 """Settings of the example identity provider (DOT + django-idp-logout).
 
 Environment variables:
-- IDP_DATABASE: "sqlite" (default) or "postgres" (127.0.0.1:5432, database IDP_PG_NAME, user IDP_PG_USER).
+- IDP_DATABASE: "sqlite" (default), "postgres" (127.0.0.1:5432, database IDP_PG_NAME, user IDP_PG_USER)
+  or "mysql" (MySQL/MariaDB on 127.0.0.1:3306, database IDP_MYSQL_NAME, user IDP_MYSQL_USER, default root).
 - OIDC_RSA_PRIVATE_KEY: the PEM signing key; else the file named by IDP_OIDC_KEY_FILE
   (default example_project/oidc.key, git-ignored, written by scripts/demo when missing).
 - IDP_ISSUER: the issuer (default http://127.0.0.1:8000/o).
@@ -57,7 +58,8 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "example_project.wsgi.application"
 
-if os.environ.get("IDP_DATABASE", "sqlite") == "postgres":
+DATABASE_KIND = os.environ.get("IDP_DATABASE", "sqlite")
+if DATABASE_KIND == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -68,13 +70,29 @@ if os.environ.get("IDP_DATABASE", "sqlite") == "postgres":
             "PASSWORD": os.environ.get("IDP_PG_PASSWORD", ""),
         }
     }
-else:
+elif DATABASE_KIND == "mysql":
+    # MySQL 8.0.11+ or MariaDB 10.5+ (10.6+ for SKIP LOCKED) with the mysqlclient driver (extra [mysql]).
+    # The test database is test_<IDP_MYSQL_NAME>: give each checkout its own name on a shared server.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "HOST": os.environ.get("IDP_MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("IDP_MYSQL_PORT", "3306"),
+            "NAME": os.environ.get("IDP_MYSQL_NAME", "idp_logout"),
+            "USER": os.environ.get("IDP_MYSQL_USER", "root"),
+            "PASSWORD": os.environ.get("IDP_MYSQL_PASSWORD", ""),
+            "OPTIONS": {"charset": "utf8mb4"},
+        }
+    }
+elif DATABASE_KIND == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("IDP_SQLITE_PATH", str(BASE_DIR / "example_project" / "db.sqlite3")),
         }
     }
+else:
+    raise ValueError(f"IDP_DATABASE={DATABASE_KIND!r}: use sqlite, postgres or mysql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en"

@@ -1,6 +1,7 @@
 """Test settings: the example identity provider with in-memory keys and fast hashing.
 
-IDP_DATABASE=postgres runs the suite on the machine's PostgreSQL (see example_project/settings.py).
+IDP_DATABASE=postgres or mysql runs the suite on the machine's PostgreSQL or MariaDB/MySQL (see
+example_project/settings.py).
 """
 
 from example_project.settings import *  # noqa: F403

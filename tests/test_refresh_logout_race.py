@@ -1,7 +1,7 @@
 """A refresh racing with logout never leaves a usable token of the ended session (DESIGN rule 11).
 
-Real threads, real connections, PostgreSQL row locks: this runs in the PostgreSQL pass of CI
-(IDP_DATABASE=postgres); SQLite serialises writers and cannot show the race.
+Real threads, real connections, row locks: this runs in CI's PostgreSQL and MariaDB passes
+(IDP_DATABASE=postgres / mysql); SQLite serialises writers and cannot show the race.
 """
 
 import threading
@@ -21,7 +21,8 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="needs PostgreSQL row locks (CI's PostgreSQL pass)"
+        not connection.features.has_select_for_update,
+        reason="needs row locks (CI's PostgreSQL and MariaDB passes)",
     ),
 ]
 

@@ -7,7 +7,8 @@ pointing nowhere. The deletes bypass Django's collector on purpose: the collecto
 deletes in chunks, which is what makes DOT's own logout cost ~16 statements per token. The relations
 the collector would have handled are handled here: refresh tokens drop their access token first;
 access tokens go before the ID tokens they point to; bindings are cleaned in the same transaction
-(foreign keys are checked at commit).
+(foreign keys are checked at commit on PostgreSQL and SQLite; MySQL/MariaDB check every statement, so
+there the checks are off between deleting the tokens and deleting their bindings, see _bindings_cleaned).
 
 Tokens bound to no session (issued before the app was installed) are revoked the same way by
 ``unbound.revoke_unbound_tokens``.
@@ -16,9 +17,10 @@ Tokens bound to no session (issued before the app was installed) are revoked the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
-from django.db import router
+from django.db import connections, router
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import (
@@ -54,6 +56,17 @@ def _raw_delete(queryset: QuerySet) -> int:
     return queryset._raw_delete(router.db_for_write(queryset.model)) or 0
 
 
+def _bindings_cleaned() -> AbstractContextManager:
+    """Where foreign keys are checked per statement (MySQL/MariaDB), turn the checks off for the deletes:
+    the bindings still point at the deleted tokens until the last DELETE of the block removes them, in the
+    same transaction, as the deferred check on PostgreSQL and SQLite sees it at commit. Two statements
+    more (SET foreign_key_checks), none on the other databases."""
+    connection = connections[router.db_for_write(SessionToken)]
+    if connection.features.can_defer_constraint_checks:
+        return nullcontext()
+    return connection.constraint_checks_disabled()
+
+
 def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[int]) -> RevocationCounts:
     """Revoke every token of ``user_session`` issued to the given clients. Call inside a transaction."""
     application_ids = list(application_ids)
@@ -83,23 +96,24 @@ def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[i
     # Refresh tokens of other sessions never point at these access tokens, but a rotated-out refresh
     # token of this session may: detach them so no row points at a deleted access token.
     RefreshToken.objects.filter(access_token__in=access_tokens).update(access_token=None)
-    counts.access_tokens = _raw_delete(access_tokens)
-    counts.id_tokens = _raw_delete(
-        IDToken.objects.filter(pk__in=bound.filter(id_token__isnull=False).values("id_token_id")).exclude(
-            Exists(AccessToken.objects.filter(id_token=OuterRef("pk")))
-        )
-    )
-    counts.grants = _raw_delete(
-        Grant.objects.filter(pk__in=bound.filter(grant__isnull=False).values("grant_id"))
-    )
-    _raw_delete(
-        bound.filter(
-            (
-                Q(access_token_id__isnull=False)
-                & ~Exists(AccessToken.objects.filter(pk=OuterRef("access_token_id")))
+    with _bindings_cleaned():
+        counts.access_tokens = _raw_delete(access_tokens)
+        counts.id_tokens = _raw_delete(
+            IDToken.objects.filter(pk__in=bound.filter(id_token__isnull=False).values("id_token_id")).exclude(
+                Exists(AccessToken.objects.filter(id_token=OuterRef("pk")))
             )
-            | (Q(id_token_id__isnull=False) & ~Exists(IDToken.objects.filter(pk=OuterRef("id_token_id"))))
-            | (Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))))
         )
-    )
+        counts.grants = _raw_delete(
+            Grant.objects.filter(pk__in=bound.filter(grant__isnull=False).values("grant_id"))
+        )
+        _raw_delete(
+            bound.filter(
+                (
+                    Q(access_token_id__isnull=False)
+                    & ~Exists(AccessToken.objects.filter(pk=OuterRef("access_token_id")))
+                )
+                | (Q(id_token_id__isnull=False) & ~Exists(IDToken.objects.filter(pk=OuterRef("id_token_id"))))
+                | (Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))))
+            )
+        )
     return counts
