@@ -1,0 +1,79 @@
+"""The "thread" delivery strategy drains completely at exit (``wait_idle`` is its atexit hook).
+
+Real pool, real HTTP receiver on 127.0.0.1, committed outbox rows (threads use their own connections).
+"""
+
+import threading
+import time
+
+import pytest
+
+from django_idp_logout.delivery import thread as thread_delivery
+from django_idp_logout.models import BackchannelNotification, EndReason, NotificationStatus, UserSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_draining_a_busy_pool_at_exit_sends_every_queued_hand_off(
+    user, application, backchannel_receiver, settings
+):
+    """Both workers are busy with held POSTs while more hand-offs wait in the queue; the exit drain
+    (``wait_idle``) starts before they run. Every notification must still be sent, none left pending.
+    Before the fix the queued hand-offs raised "cannot schedule new futures after shutdown"."""
+    settings.IDP_LOGOUT = {
+        "BACKCHANNEL_DELIVERY": "thread",
+        "BACKCHANNEL_THREADS": 2,
+        "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES": True,
+    }
+    thread_delivery.wait_idle()  # a fresh pool with this test's size
+    release = threading.Event()
+    backchannel_receiver.on("/held", hold=release)
+    sessions = [UserSession.objects.create(user=user) for _ in range(12)]
+    rows = [
+        BackchannelNotification.objects.create(
+            user_session=s,
+            application=application,
+            uri=backchannel_receiver.url("/held" if i < 2 else f"/rp{i}"),
+            reason=EndReason.TERMINATED,
+        )
+        for i, s in enumerate(sessions)
+    ]
+    for row in rows:
+        thread_delivery.dispatch([row.pk])  # one hand-off each, as one logout each would
+    backchannel_receiver.wait_for(2)
+    assert len(backchannel_receiver.received) == 2  # both workers hold a POST; 10 hand-offs queued
+
+    drain = threading.Thread(target=thread_delivery.wait_idle)
+    drain.start()
+    time.sleep(0.2)  # the drain has begun while the hand-offs are still queued
+    release.set()
+    drain.join(timeout=30)
+
+    assert not drain.is_alive()
+    assert (
+        sorted(BackchannelNotification.objects.values_list("status", flat=True))
+        == [NotificationStatus.DELIVERED] * 12
+    )
+    assert len(backchannel_receiver.received) == 12
+
+
+def test_a_pool_shut_down_elsewhere_still_sends_in_the_hand_off(
+    user, application, backchannel_receiver, settings
+):
+    """A hand-off that finds its pool shut down sends in its own thread instead of raising."""
+    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "thread", "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES": True}
+    session = UserSession.objects.create(user=user)
+    row = BackchannelNotification.objects.create(
+        user_session=session,
+        application=application,
+        uri=backchannel_receiver.url("/rp"),
+        reason="terminated",
+    )
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    pool.shutdown()
+    (future,) = thread_delivery._fan_out(pool, [row.pk])
+    assert future.result() is True
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.DELIVERED
