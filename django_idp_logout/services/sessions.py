@@ -239,7 +239,11 @@ def iter_end_sessions(
                 yield ended
         return
 
-    in_scope = locking.filter(pk__in=candidates.values("pk"))
+    query = candidates.query
+    if len(query.alias_map) <= 1 and not (query.distinct or query.annotations or query.combinator):
+        in_scope = candidates.order_by("pk")  # the sessions' own columns only: lock them directly
+    else:  # joins (e.g. by client), annotations...: lock the matching rows, not the joined ones
+        in_scope = locking.filter(pk__in=candidates.values("pk"))
     skip_locked = share_work and connections[database].features.has_select_for_update_skip_locked
     if skip_locked:  # first pass: take only rows nobody holds, moving forward
         after = 0
