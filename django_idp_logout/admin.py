@@ -14,6 +14,7 @@ from .delivery import dispatch
 from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
 from .services.notifications import retry_now
 from .services.sessions import end_sessions
+from .services.status import delivery_status
 
 
 class ClientLogoutSettingsInline(admin.StackedInline):
@@ -177,6 +178,11 @@ class BackchannelNotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # The same summary as ``manage.py idp_logout_status``, above the list.
+        extra_context = {**(extra_context or {}), "delivery_status": delivery_status(client_limit=20)}
+        return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description=_("Retry now"), permissions=["change"])
     def retry_now(self, request, queryset):
