@@ -343,3 +343,18 @@ def check_urls(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_cleanup_retention(app_configs=None, **kwargs):
+    value = app_settings.user_settings.get("CLEANUP_RETENTION_DAYS", DEFAULTS["CLEANUP_RETENTION_DAYS"])
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return [
+            Error(
+                f"{SETTINGS_NAME}['CLEANUP_RETENTION_DAYS'] must be a number of days (0 or more), "
+                f"not {value!r}.",
+                hint="Set it to how long ended sessions must stay for audits, e.g. 30.",
+                id="django_idp_logout.E400",
+            )
+        ]
+    return []

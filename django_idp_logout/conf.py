@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "UPSTREAM_END_SESSION_ENDPOINT": None,
     "UPSTREAM_DISCOVERY_URL": None,
     "UPSTREAM_ISSUER": None,
+    # Housekeeping (idp_logout_cleanup)
+    "CLEANUP_RETENTION_DAYS": 30,
 }
 
 
