@@ -165,6 +165,44 @@ def verify(sessions: int) -> None:
     )
 
 
+def table_sizes(sessions: int) -> dict[str, float]:
+    """Table + index bytes per session of the tables a session fills (after ending: the tokens left
+    are the revoked refresh tokens)."""
+    from django.db import connection
+
+    from django_idp_logout.models import BackchannelNotification, SessionClient, SessionToken, UserSession
+
+    tables = [m._meta.db_table for m in (UserSession, SessionClient, SessionToken, BackchannelNotification)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        sizes = {}
+        for table in tables:
+            cursor.execute("SELECT pg_table_size(%s), pg_indexes_size(%s)", [table, table])
+            data, indexes = cursor.fetchone()
+            sizes[table.removeprefix("django_idp_logout_")] = (data / sessions, indexes / sessions)
+    return sizes
+
+
+def clean_up(sessions: int) -> float:
+    """Age every ended session past the retention, mark the outbox delivered, time idp_logout_cleanup
+    (in this process), check that everything hanging on the sessions is gone."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from django_idp_logout.models import BackchannelNotification, SessionClient, SessionToken, UserSession
+
+    long_ago = timezone.now() - timedelta(days=40)
+    UserSession.objects.update(ended_at=long_ago)
+    BackchannelNotification.objects.update(status="delivered", delivered_at=long_ago)
+    started = time.perf_counter()
+    call_command("idp_logout_cleanup", days=30, stdout=open(os.devnull, "w"))
+    seconds = time.perf_counter() - started
+    assert not UserSession.objects.exists(), UserSession.objects.count()
+    assert not SessionToken.objects.exists() and not SessionClient.objects.exists()
+    assert not BackchannelNotification.objects.exists()
+    return seconds
+
+
 def attach(args) -> None:
     """One node: run the command against the measurement's database, print when it ran."""
     from django.core.management import call_command
@@ -235,6 +273,7 @@ def measure(args) -> None:
             reports.append(json.loads(out.strip().splitlines()[-1]))
         seconds = max(r["finished"] for r in reports) - min(r["started"] for r in reports)
         verify(args.sessions)
+        sizes = table_sizes(args.sessions) if connection.vendor == "postgresql" else {}
         print(
             json.dumps(
                 {
@@ -242,6 +281,8 @@ def measure(args) -> None:
                     "processes": int(args.processes),
                     "seconds": seconds,
                     "statements": sum(r["statements"] for r in reports),
+                    "cleanup_seconds": clean_up(args.sessions),
+                    "bytes_per_session": sizes,
                 }
             )
         )
@@ -298,6 +339,7 @@ def main(argv=None) -> None:
     runs += [("this tree", ROOT, args.sessions, p) for p in processes]
     rows = []
     baseline = None
+    sizes = {}
     for label, code, sessions, procs in runs:
         print(f"  [{label}] {sessions} sessions, {procs} process(es)...", flush=True)
         result = run_measurement(code, args.database, sessions, procs, args.batch_size)
@@ -312,9 +354,20 @@ def main(argv=None) -> None:
                 f"{rate:.0f}",
                 f"{result['statements'] / result['sessions']:.2f}",
                 f"{rate / baseline:.0f}x" if baseline else "-",
+                f"{result['sessions'] / result['cleanup_seconds']:.0f}",
             ]
         )
-    headers = ["code", "sessions", "processes", "seconds", "sessions/s", "statements/session", "vs before"]
+        sizes = result["bytes_per_session"]
+    headers = [
+        "code",
+        "sessions",
+        "processes",
+        "seconds",
+        "sessions/s",
+        "statements/session",
+        "vs before",
+        "cleanup sessions/s",
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     print()
     print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
@@ -325,7 +378,12 @@ def main(argv=None) -> None:
         f"  * idp_logout_expire_sessions --batch-size {args.batch_size}; each session: 1 coordinated client with a "
         "back-channel URI, 2 x (ID, access, refresh token), 6 bindings; sending switched off; verified afterwards."
     )
+    print("  * cleanup: idp_logout_cleanup --days 30 after ageing every ended session 40 days, one process.")
     print(f"  * load average {os.getloadavg()[0]:.1f} at the end")
+    if sizes:
+        print("\nbytes per session after ending (table / indexes), last run:")
+        for table, (data, indexes) in sizes.items():
+            print(f"  {table:24} {data:7.0f} / {indexes:7.0f}")
 
 
 if __name__ == "__main__":
