@@ -234,8 +234,7 @@ def iter_end_sessions(
     if isinstance(candidates, list):  # an explicit list: in order, chunk by chunk, waiting for locks
         for start in range(0, len(candidates), batch_size):
             chunk = candidates[start : start + batch_size]
-            ended = _end_batch(locking.filter(pk__in=chunk).select_for_update(), database, **options)
-            if ended:
+            if ended := _end_batch(locking.filter(pk__in=chunk).select_for_update(), database, **options):
                 yield ended
         return
 
@@ -245,32 +244,26 @@ def iter_end_sessions(
     else:  # joins (e.g. by client), annotations...: lock the matching rows, not the joined ones
         in_scope = locking.filter(pk__in=candidates.values("pk"))
     skip_locked = share_work and connections[database].features.has_select_for_update_skip_locked
-    if skip_locked:  # first pass: take only rows nobody holds, moving forward
-        after = 0
-        while True:
-            claim = in_scope.filter(pk__gt=after).select_for_update(skip_locked=True)[:batch_size]
-            ended, after = _end_batch(claim, database, last_pk=True, **options)
-            if after is None:
-                break
-            if ended:
-                yield ended
-    while True:  # what is left: wait for each row's lock, skip those ended meanwhile
-        ended, last = _end_batch(in_scope.select_for_update()[:batch_size], database, last_pk=True, **options)
+    if skip_locked:
+        # First pass: take only rows nobody holds. No ORDER BY: the claim reads the first matching rows
+        # the index gives (no sort of the whole backlog per batch) and never waits, so no deadlock.
+        while ended := _end_batch(
+            in_scope.order_by().select_for_update(skip_locked=True)[:batch_size], database, **options
+        ):
+            yield ended
+    while True:  # what is left: wait for each row's lock (in pk order), skip those ended meanwhile
+        ended = _end_batch(in_scope.select_for_update()[:batch_size], database, **options)
         if ended:
             yield ended
-        elif last is None and not in_scope.exists():
+        elif not in_scope.exists():
             break
 
 
-def _end_batch(claim: QuerySet, database: str, *, last_pk: bool = False, dispatch: bool, **options):
-    """One transaction: claim the rows, end them. With ``last_pk``, also return the highest claimed pk
-    (None when the claim came back empty)."""
+def _end_batch(claim: QuerySet, database: str, *, dispatch: bool, **options) -> list[EndedSession]:
+    """One transaction: claim the rows, end those still active."""
     with transaction.atomic(using=database):
         claimed = [s for s in claim if s.ended_at is None]
-        ended = _end_claimed(claimed, dispatch=dispatch, **options) if claimed else []
-    if last_pk:
-        return ended, (claimed[-1].pk if claimed else None)
-    return ended
+        return _end_claimed(claimed, dispatch=dispatch, **options) if claimed else []
 
 
 def _end_claimed(
