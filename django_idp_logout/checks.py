@@ -23,12 +23,14 @@ OPTIONAL_POSITIVE_INT_SETTINGS = ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIME
 BOOLEAN_SETTINGS = (
     "SHOW_LOGOUT_PROMPT",
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT",
-    "COORDINATE_LIFETIME_WITH_USER_SESSION",
     "KEEP_OFFLINE_ACCESS_TOKENS",
+    "REVOKE_UNBOUND_TOKENS",
     "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES",
     "LOGOUT_TOKEN_INCLUDE_REASON",
     "EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT",
 )
+# None: follow DOT's OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS (conf.coordinate_default).
+OPTIONAL_BOOLEAN_SETTINGS = ("COORDINATE_LIFETIME_WITH_USER_SESSION",)
 MIDDLEWARE_PATH = "django_idp_logout.middleware.UserSessionMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
@@ -64,12 +66,13 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_idp_logout.E002",
                 )
             )
-    for key in BOOLEAN_SETTINGS:
+    for key in BOOLEAN_SETTINGS + OPTIONAL_BOOLEAN_SETTINGS:
         value = user.get(key, DEFAULTS[key])
-        if not isinstance(value, bool):
+        if not isinstance(value, bool) and not (key in OPTIONAL_BOOLEAN_SETTINGS and value is None):
             errors.append(
                 Error(
-                    f"{SETTINGS_NAME}[{key!r}] must be True or False, not {value!r}.",
+                    f"{SETTINGS_NAME}[{key!r}] must be True or False"
+                    f"{' (or None)' if key in OPTIONAL_BOOLEAN_SETTINGS else ''}, not {value!r}.",
                     id="django_idp_logout.E003",
                 )
             )
@@ -358,3 +361,126 @@ def check_cleanup_retention(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_dot_logout_settings(app_configs=None, **kwargs):
+    """DOT's own ``OIDC_RP_INITIATED_LOGOUT_*`` settings keep their meaning (docs/adopting.md); where a
+    project's settings contradict each other, or DOT's logout view would still run, say so."""
+    from .conf import dot_setting_if_set
+
+    errors = []
+    delete_tokens = dot_setting_if_set("OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS")
+    coordinate = app_settings.user_settings.get("COORDINATE_LIFETIME_WITH_USER_SESSION")
+    if delete_tokens is not None and coordinate is not None and bool(delete_tokens) != bool(coordinate):
+        errors.append(
+            Warning(
+                f'OAUTH2_PROVIDER["OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS"] is {delete_tokens!r} but '
+                f'{SETTINGS_NAME}["COORDINATE_LIFETIME_WITH_USER_SESSION"] is {coordinate!r}: the latter '
+                "decides whether a logout revokes tokens, DOT's setting has no effect.",
+                hint=f'Remove one of them (unset, {SETTINGS_NAME}["COORDINATE_LIFETIME_WITH_USER_SESSION"] '
+                "follows DOT's setting), or make them agree.",
+                id="django_idp_logout.W100",
+            )
+        )
+    if (
+        dot_setting_if_set("OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT") is True
+        and not app_settings.SHOW_LOGOUT_PROMPT
+    ):
+        errors.append(
+            Warning(
+                f'{SETTINGS_NAME}["SHOW_LOGOUT_PROMPT"] is False but OAUTH2_PROVIDER['
+                '"OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT"] is True: the prompt is shown every time.',
+                hint="Remove OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT to sign out without a prompt, or "
+                "SHOW_LOGOUT_PROMPT to keep the prompt.",
+                id="django_idp_logout.W101",
+            )
+        )
+    errors.extend(_check_dot_logout_view())
+    return errors
+
+
+def _check_dot_logout_view() -> list:
+    """DOT's ``RPInitiatedLogoutView`` deletes every token of the user one by one (ignoring per-client
+    coordination) before our receiver ends the session: it must not be reachable."""
+    from oauth2_provider.views import RPInitiatedLogoutView
+
+    if not _served_by("oauth2_provider:rp-initiated-logout", RPInitiatedLogoutView):
+        return []
+    return [
+        Error(
+            "DOT's own RPInitiatedLogoutView is still served: it deletes tokens itself, ignoring the "
+            "per-client coordinate settings, and skips the logout_id, front- and back-channel logout.",
+            hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls" (it serves '
+            "our end session endpoint under the same URL name).",
+            id="django_idp_logout.E100",
+        )
+    ]
+
+
+def _served_by(url_name: str, view_class: type, **kwargs) -> bool | None:
+    """Whether ``url_name`` resolves to ``view_class`` (or a subclass); None when it is not installed."""
+    try:
+        match = resolve(reverse(url_name, kwargs=kwargs))
+    except NoReverseMatch:
+        return None
+    served = getattr(match.func, "view_class", None)
+    return isinstance(served, type) and issubclass(served, view_class)
+
+
+@register(Tags.urls)
+def check_dot_registration_and_devices(app_configs=None, **kwargs):
+    """DOT features that carry logout state: Dynamic Client Registration, Client ID Metadata Documents
+    and the device authorization grant (docs/registration.md, docs/sessions.md)."""
+    from oauth2_provider.settings import oauth2_settings
+
+    from .oauth.cimd import IdpLogoutFetcherMixin
+    from .oauth.device import IdpLogoutDeviceConfirmView
+    from .oauth.registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
+
+    errors = []
+    if oauth2_settings.DCR_ENABLED and (
+        _served_by("oauth2_provider:dcr-register", IdpLogoutRegistrationView) is False
+        or _served_by(
+            "oauth2_provider:dcr-register-management", IdpLogoutRegistrationManagementView, client_id="x"
+        )
+        is False
+    ):
+        errors.append(
+            Error(
+                "Dynamic Client Registration is served by DOT's own views, which drop the logout metadata "
+                "(post_logout_redirect_uris, front- and back-channel logout URIs) and set no ID token "
+                "algorithm.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E120",
+            )
+        )
+    if (
+        _served_by("oauth2_provider:device-confirm", IdpLogoutDeviceConfirmView, client_id="x", user_code="x")
+        is False
+    ):
+        errors.append(
+            Error(
+                "The device-confirm page is DOT's own view: tokens issued to devices are bound to no "
+                "session, so logout neither revokes them nor notifies the device's client.",
+                hint='Include "django_idp_logout.oauth.urls" instead of "oauth2_provider.urls".',
+                id="django_idp_logout.E121",
+            )
+        )
+    fetcher = oauth2_settings.CIMD_METADATA_FETCHER
+    if oauth2_settings.CIMD_ENABLED and not (
+        isinstance(fetcher, type) and issubclass(fetcher, IdpLogoutFetcherMixin)
+    ):
+        errors.append(
+            Warning(
+                "Client ID Metadata Documents are enabled, but the logout metadata in them "
+                "(post_logout_redirect_uris, frontchannel_logout_uri, backchannel_logout_uri and their "
+                "session_required flags) is not honoured: CIMD_METADATA_FETCHER does not include "
+                "IdpLogoutFetcherMixin, and DOT maps only redirect_uris, client_name and grant_types.",
+                hint='Set OAUTH2_PROVIDER["CIMD_METADATA_FETCHER"] = '
+                '"django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher" (or put IdpLogoutFetcherMixin '
+                "first in your own fetcher's bases).",
+                id="django_idp_logout.W120",
+            )
+        )
+    return errors

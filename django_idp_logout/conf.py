@@ -20,8 +20,13 @@ DEFAULTS: dict[str, Any] = {
     "AUTOMATIC_REDIRECT_AFTER_SIGN_OUT": True,
     "LOGOUT_ID_MAX_AGE": 600,
     # Server-side sessions and coordinated token lifetimes
-    "COORDINATE_LIFETIME_WITH_USER_SESSION": False,
+    # None (unset): follow DOT's OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS (DOT's default True), so a project
+    # that adopts the app never stops a logout from revoking; see ``coordinate_default``.
+    "COORDINATE_LIFETIME_WITH_USER_SESSION": None,
     "KEEP_OFFLINE_ACCESS_TOKENS": False,
+    # Revoke tokens from before the app (bound to no session) with any session of their user
+    # (docs/adopting.md); False once idp_logout_unbound_tokens reports none saves a statement per logout.
+    "REVOKE_UNBOUND_TOKENS": True,
     "SESSION_IDLE_TIMEOUT": None,
     "SESSION_ABSOLUTE_TIMEOUT": None,
     "SESSION_ACTIVITY_RESOLUTION": 60,
@@ -65,6 +70,8 @@ class IdpLogoutSettings:
         if name in self._cache:
             return self._cache[name]
         value = self.user_settings.get(name, DEFAULTS[name])
+        if name == "COORDINATE_LIFETIME_WITH_USER_SESSION" and value is None:
+            value = coordinate_default()
         self._cache[name] = value
         return value
 
@@ -73,6 +80,26 @@ class IdpLogoutSettings:
 
 
 app_settings = IdpLogoutSettings()
+
+
+def coordinate_default() -> bool:
+    """The global coordinate default when ``IDP_LOGOUT`` leaves it unset: DOT's
+    ``OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS`` (True unless the project turned it off). DOT's own logout
+    deletes the user's tokens by default; adopting the app must not silently stop that."""
+    from oauth2_provider.settings import oauth2_settings
+
+    return bool(oauth2_settings.OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS)
+
+
+def dot_setting_if_set(name: str) -> Any:
+    """``OAUTH2_PROVIDER[name]`` when the project set it, else None (DOT's default does not count)."""
+    return (getattr(settings, "OAUTH2_PROVIDER", None) or {}).get(name)
+
+
+def dot_always_prompt() -> bool:
+    """DOT's ``OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT`` set explicitly to True: the prompt is never
+    skipped. Left unset, DOT's implicit True does not cancel the validated skip (Duende's model)."""
+    return dot_setting_if_set("OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT") is True
 
 
 def _reload_on_change(*, setting: str, **kwargs: Any) -> None:

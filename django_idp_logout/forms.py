@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from . import untrusted
+
 
 class OptionalParameter(forms.CharField):
     """A single optional protocol parameter: empty means absent, control characters are refused."""
@@ -16,6 +18,8 @@ class OptionalParameter(forms.CharField):
         super().validate(value)
         if value and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
             raise forms.ValidationError(_("Control characters are not allowed."), code="control_chars")
+        if value and untrusted.problem(value, max_length=self.max_length):
+            raise forms.ValidationError(_("The value is not valid Unicode."), code="invalid_unicode")
 
 
 class EndSessionRequestForm(forms.Form):
@@ -36,6 +40,15 @@ class EndSessionRequestForm(forms.Form):
     state = OptionalParameter(max_length=2048)
     # OPTIONAL. Space-separated BCP47 tags, in order of preference, for the pages we show.
     ui_locales = OptionalParameter(max_length=256)
+
+    def clean(self):
+        # RFC 6749 section 3.1: parameters MUST NOT be included more than once. Two values are
+        # ambiguous (a proxy, the client and we could each read another one).
+        getlist = getattr(self.data, "getlist", None)
+        for name in self.fields if getlist else ():
+            if len(getlist(name)) > 1:
+                self.add_error(name, _("Send this parameter only once."))
+        return super().clean()
 
     def error_messages_for_page(self) -> list[str]:
         return [f"{name}: {' '.join(errors)}" for name, errors in self.errors.items()]

@@ -104,7 +104,7 @@ class SessionClient(models.Model):
 
 
 class SessionToken(models.Model):
-    """Binds one DOT token (exactly one of the four) to the session it was issued in.
+    """Binds one DOT token (exactly one of the five) to the session it was issued in.
 
     The foreign keys cascade, so DOT's own clean-up (``cleartokens``) also removes the binding.
     """
@@ -136,6 +136,14 @@ class SessionToken(models.Model):
     )
     id_token = models.OneToOneField(
         oauth2_settings.ID_TOKEN_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="idp_logout_binding",
+    )
+    # RFC 8628: the device grant approved in this session; the device's tokens are bound when issued.
+    device_grant = models.OneToOneField(
+        oauth2_settings.DEVICE_GRANT_MODEL,
         on_delete=models.CASCADE,
         null=True,
         blank=True,

@@ -50,11 +50,6 @@ def text(value: object, *, name: str, max_length: int = MAX_LENGTH, allow_empty:
     return value  # type: ignore[return-value]  (problem() checked it is a str)
 
 
-def optional_text(value: object, *, name: str, max_length: int = MAX_LENGTH) -> str | None:
-    """Like ``text`` but None stays None (an absent parameter or claim)."""
-    return None if value is None else text(value, name=name, max_length=max_length)
-
-
 def identifier(value: object, *, name: str) -> str:
     """A non-empty identifier that fits an indexed column: ``sid``, ``sub``, ``jti``, ``client_id``."""
     return text(value, name=name, max_length=MAX_ID_LENGTH, allow_empty=False)
@@ -72,8 +67,3 @@ def single_parameter(params: Mapping[str, Any], name: str, *, max_length: int = 
     if len(values) > 1:
         raise MalformedInput(f"{name} is sent more than once")
     return text(values[0], name=name, max_length=max_length)
-
-
-def claim_text(claims: Mapping[str, Any], name: str, *, max_length: int = MAX_LENGTH) -> str | None:
-    """Claim ``name`` of a decoded JWT payload as usable text (None when absent)."""
-    return optional_text(claims.get(name), name=name, max_length=max_length)

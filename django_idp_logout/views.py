@@ -22,7 +22,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from . import browser, locales
+from . import browser, locales, untrusted
 from .conf import app_settings
 from .forms import EndSessionRequestForm, LogoutConfirmForm
 from .services import external, upstream
@@ -33,6 +33,7 @@ from .services.context import (
     create_logout_id,
     get_completed_context,
     get_logout_context,
+    prompt_enabled,
 )
 from .services.endsession import EndSessionError, validate_end_session_request
 from .services.notifications import frame_origins
@@ -80,7 +81,8 @@ class EndSessionView(View):
         return self.handle(request, request.POST)
 
     def handle(self, request: HttpRequest, params) -> HttpResponse:
-        ui_locales = params.get("ui_locales") if len(params.get("ui_locales", "")) <= 256 else None
+        ui_locales = params.get("ui_locales")
+        ui_locales = None if untrusted.problem(ui_locales, max_length=256) else ui_locales
         with locales.override_for(ui_locales):
             return self.validate_and_redirect(request, params, ui_locales)
 
@@ -136,7 +138,7 @@ class LogoutView(View):
                 request, [_("This logout link is invalid or has expired. You are still signed in.")]
             )
         # No prompt for anonymous visitors (nothing to confirm) or a validated request for this session.
-        if not logout_request.show_signout_prompt or not app_settings.SHOW_LOGOUT_PROMPT:
+        if not logout_request.show_signout_prompt or not prompt_enabled():
             return sign_out(request, logout_request, confirmed=False)
         form = self.form_class(initial={"logout_id": logout_id or ""})
         with locales.override_for(logout_request.ui_locales):
@@ -227,8 +229,8 @@ class UpstreamBackchannelLogoutView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
-            upstream.handle_backchannel_logout(request.POST.get("logout_token"))
-        except upstream.UpstreamLogoutError as exc:
+            upstream.handle_backchannel_logout(untrusted.single_parameter(request.POST, "logout_token"))
+        except (untrusted.MalformedInput, upstream.UpstreamLogoutError) as exc:
             response = JsonResponse({"error": "invalid_request", "error_description": str(exc)}, status=400)
         else:
             response = HttpResponse(status=HTTPStatus.OK)
@@ -245,9 +247,12 @@ class UpstreamFrontchannelLogoutView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
-            upstream.handle_frontchannel_logout(iss=request.GET.get("iss"), sid=request.GET.get("sid"))
+            upstream.handle_frontchannel_logout(
+                iss=untrusted.single_parameter(request.GET, "iss"),
+                sid=untrusted.single_parameter(request.GET, "sid"),
+            )
             status = HTTPStatus.OK
-        except upstream.UpstreamLogoutError:
+        except (untrusted.MalformedInput, upstream.UpstreamLogoutError):
             status = HTTPStatus.BAD_REQUEST
         response = render(request, self.template_name, {"ok": status == HTTPStatus.OK}, status=status)
         response["Cache-Control"] = "no-store"

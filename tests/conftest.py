@@ -16,6 +16,7 @@ from jwcrypto import jwk, jwt
 from oauth2_provider.models import get_application_model
 from oauth2_provider.utils import jwk_from_pem
 
+from tests.fuzz import profiles  # noqa: F401  (registers and loads the hypothesis profile)
 from tests.keys import pem
 
 ISSUER = "http://testserver/o"

@@ -43,7 +43,9 @@ def form_post_data(form) -> dict:
 
 
 def application_change_url(application):
-    return reverse("admin:oauth2_provider_application_change", args=[application.pk])
+    return reverse(
+        f"admin:{application._meta.app_label}_{application._meta.model_name}_change", args=[application.pk]
+    )
 
 
 def logout_inline(response):
@@ -149,7 +151,8 @@ def staff_factory(django_user_model):
 # --- the Logout inline on DOT's Application page -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("global_default", "shown"), [(None, "no"), (False, "no"), (True, "yes")])
+# Unset, the global default follows DOT's OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS (True by default).
+@pytest.mark.parametrize(("global_default", "shown"), [(None, "yes"), (False, "no"), (True, "yes")])
 def test_application_page_shows_logout_inline_with_current_global_default(
     admin_client, application, settings, global_default, shown
 ):
@@ -182,10 +185,16 @@ def test_application_page_heads_the_inline_logout(admin_client, application):
 
 def test_inline_label_follows_a_settings_change_between_requests(admin_client, application, settings):
     url = application_change_url(application)
+    settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": False}
     assert "(currently: no)" in admin_client.get(url).content.decode()
     settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": True}
     assert "(currently: yes)" in admin_client.get(url).content.decode()
+    settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": False}
+    assert "(currently: no)" in admin_client.get(url).content.decode()
+    # Unset, it follows DOT's OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS (True unless turned off).
     settings.IDP_LOGOUT = {}
+    assert "(currently: yes)" in admin_client.get(url).content.decode()
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False}
     assert "(currently: no)" in admin_client.get(url).content.decode()
 
 
@@ -223,8 +232,9 @@ def test_saving_the_inline_keeps_the_application_fields(admin_client, applicatio
 
 
 def test_yes_saved_in_the_admin_makes_logout_revoke_the_clients_tokens(
-    admin_client, user, application_factory, oidc_login
+    admin_client, user, application_factory, oidc_login, settings
 ):
+    settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": False}  # "other" inherits: not revoked
     chosen, other = application_factory(), application_factory()
     save_inline(admin_client, chosen, "True")
     browser = Client()

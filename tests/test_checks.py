@@ -144,3 +144,38 @@ def test_an_override_placed_after_the_mixin_is_reported_as_shadowed(settings):
 def test_an_override_placed_before_the_mixin_is_fine(settings):
     oauth2(settings, OAUTH2_VALIDATOR_CLASS="tests.test_checks.OverridesFirstValidator")
     assert checks.check_oidc_provider() == []
+
+
+def test_dot_registration_and_device_views_are_ours_by_default(settings):
+    oauth2(settings, DCR_ENABLED=True)
+    assert checks.check_dot_registration_and_devices() == []
+
+
+def test_dot_own_registration_and_device_views_are_named(settings):
+    oauth2(settings, DCR_ENABLED=True)
+    with override_settings(ROOT_URLCONF="tests.urls_plain_dot"):
+        assert ids(checks.check_dot_registration_and_devices()) == [
+            "django_idp_logout.E120",
+            "django_idp_logout.E121",
+        ]
+
+
+def test_dot_own_registration_views_are_fine_while_registration_is_off(settings):
+    oauth2(settings, DCR_ENABLED=False)
+    with override_settings(ROOT_URLCONF="tests.urls_plain_dot"):
+        assert ids(checks.check_dot_registration_and_devices()) == ["django_idp_logout.E121"]
+
+
+def test_client_id_metadata_documents_without_our_fetcher_are_named(settings):
+    oauth2(settings, CIMD_ENABLED=True)
+    messages = checks.check_dot_registration_and_devices()
+    assert ids(messages) == ["django_idp_logout.W120"] and isinstance(messages[0], Warning)
+
+
+def test_client_id_metadata_documents_with_our_fetcher_are_fine(settings):
+    oauth2(
+        settings,
+        CIMD_ENABLED=True,
+        CIMD_METADATA_FETCHER="django_idp_logout.oauth.cimd.IdpLogoutMetadataFetcher",
+    )
+    assert checks.check_dot_registration_and_devices() == []

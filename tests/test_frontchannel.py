@@ -137,7 +137,9 @@ def test_logout_uri_validation(application, settings, uri, debug, message):
 
 
 def test_admin_inline_refuses_a_bad_uri_with_a_clear_message(admin_client, application):
-    url = reverse("admin:oauth2_provider_application_change", args=[application.pk])
+    url = reverse(
+        f"admin:{application._meta.app_label}_{application._meta.model_name}_change", args=[application.pk]
+    )
     page = admin_client.get(url)
     form = page.context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}

@@ -257,8 +257,9 @@ def test_logout_revokes_hybrid_tokens_from_both_endpoints(signed_in, application
 
 @pytest.mark.parametrize(("grant_type", "response_type"), ALL_FLOWS)
 def test_uncoordinated_front_channel_tokens_outlive_the_session(
-    signed_in, application_factory, grant_type, response_type
+    signed_in, application_factory, grant_type, response_type, settings
 ):
+    settings.IDP_LOGOUT = {"COORDINATE_LIFETIME_WITH_USER_SESSION": False}
     application = application_factory(authorization_grant_type=grant_type)
     fragment, _ = authorize(signed_in, application, response_type)
     before = app_tokens(application)

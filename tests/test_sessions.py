@@ -445,8 +445,9 @@ def test_ending_a_session_costs_the_same_queries_whatever_the_token_count(
 
     add_client(user_session, application)
     bind_many(user_session, application, count)
-    # savepoint pair, lock, mark ended, the session's clients (read once), 6 revocation statements
-    with django_assert_num_queries(11):
+    # savepoint pair, lock, mark ended, the session's clients (read once), 6 revocation statements,
+    # the look for tokens from before the app was installed (none here)
+    with django_assert_num_queries(12):
         result = api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
     assert result.counts.as_dict() == {
         "refresh_tokens": count,
@@ -466,14 +467,16 @@ def test_notifying_back_channel_clients_costs_one_insert_whatever_their_number(
     from django_idp_logout.models import BackchannelNotification
     from django_idp_logout.services.sessions import add_client
 
-    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync"}  # delivery happens after commit, not here
+    # delivery happens after commit, not here; nobody coordinated
+    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync", "COORDINATE_LIFETIME_WITH_USER_SESSION": False}
     user_session = UserSession.objects.create(user=user)
     for _ in range(clients):
         application = application_factory()
         logout_settings_factory(application, backchannel_logout_uri="https://rp.example.com/bc")
         add_client(user_session, application)
-    # savepoint pair, lock, mark ended, the session's clients, the outbox INSERT (nobody coordinated)
-    with django_assert_num_queries(6):
+    # savepoint pair, lock, mark ended, the session's clients, the look for tokens from before the app
+    # was installed, the outbox INSERT
+    with django_assert_num_queries(7):
         result = api.end_session(user_session=user_session, reason=EndReason.TERMINATED)
     assert sorted(result.notification_ids) == sorted(
         BackchannelNotification.objects.filter(user_session=user_session).values_list("pk", flat=True)

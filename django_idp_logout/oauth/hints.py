@@ -4,12 +4,16 @@ The OP must check that it issued the hint: the signature must verify with one of
 active RSA key, a rotated-out one, or the client's secret for HS256 clients). An expired hint is
 accepted (section 4: "The OP SHOULD accept ID Tokens when the RP identified by the ID Token's aud
 claim ... has a current session ... even when the exp time has passed"), and the token's database row
-is not needed: a second client logging out after the first must still be recognised.
+is not needed: a second client logging out after the first must still be recognised. A project that
+sets DOT's ``OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS = False`` keeps that meaning: an expired
+hint is refused (with DOT's 60-second leeway, jwcrypto's default).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +24,13 @@ from jwcrypto.common import JWException
 from oauth2_provider.models import AbstractApplication, get_application_model
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.utils import jwk_from_pem
+
+from .. import untrusted
+
+MAX_HINT_LENGTH = 8192
+# Three base64url segments: header.payload.signature (an empty signature is refused later, by the alg pin).
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+EXPIRY_LEEWAY = 60  # seconds; jwcrypto's default, which DOT's own logout view uses
 
 
 class InvalidHint(Exception):
@@ -64,12 +75,16 @@ def issuer(request=None) -> str:
 
 
 def _unverified_parts(token: str) -> tuple[jws.JWS, dict[str, Any], dict[str, Any]]:
+    # An ID token is a JWT, and a JWT is always in compact serialization (RFC 7519 section 1): refusing
+    # every other form here keeps jwcrypto's JSON serialization (with its own failure modes) unreachable.
+    if untrusted.problem(token, max_length=MAX_HINT_LENGTH) or not COMPACT_JWS.fullmatch(token):
+        raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
     parsed = jws.JWS()
     try:
         parsed.deserialize(token)
         header = parsed.jose_header
         payload = json.loads(parsed.objects["payload"])
-    except (JWException, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+    except (JWException, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise InvalidHint(_("The id_token_hint is not a well-formed signed JWT."))
@@ -109,15 +124,14 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
     Checks, in order: a compact JWS with a JSON object payload; ``aud`` names a registered client
     (and includes ``client_id`` when given); ``alg`` is the client's ID token algorithm (never
     ``none``); the signature verifies with that client's key; ``iss`` is this OP; ``sub`` is present.
-    ``exp`` is deliberately not checked.
+    ``exp`` is checked only when DOT's ``OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS`` is False.
     """
     parsed, header, payload = _unverified_parts(token)
+    # The aud values reach a query before the signature is checked (it tells which key to use): only
+    # values that are plain identifiers go that far.
     aud = payload.get("aud")
-    if isinstance(aud, str):
-        audiences = [aud]
-    elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-        audiences = aud
-    else:
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if not audiences or any(untrusted.problem(a, max_length=untrusted.MAX_ID_LENGTH) for a in audiences):
         raise InvalidHint(_("The id_token_hint has no valid aud claim."))
     application = _application_for(audiences, client_id)
 
@@ -137,6 +151,27 @@ def verify_id_token_hint(token: str, *, client_id: str | None = None, request=No
 
     if payload.get("iss") != issuer(request):
         raise InvalidHint(_("The id_token_hint was issued by another provider."))
-    if not isinstance(payload.get("sub"), str | int) or payload.get("sub") == "":
+    # HS256 hints are signed with the client's own secret: the client, not only we, chose these values.
+    sub = payload.get("sub")
+    if isinstance(sub, bool) or not isinstance(sub, str | int) or untrusted.problem(str(sub)) or sub == "":
         raise InvalidHint(_("The id_token_hint has no subject."))
+    sid = payload.get("sid")
+    if sid is not None and untrusted.problem(sid, max_length=untrusted.MAX_ID_LENGTH):
+        raise InvalidHint(_("The id_token_hint has an invalid sid claim."))
+    if not oauth2_settings.OIDC_RP_INITIATED_LOGOUT_ACCEPT_EXPIRED_TOKENS:
+        _check_not_expired(payload)
     return VerifiedHint(application=application, claims=payload)
+
+
+def _check_not_expired(payload: dict[str, Any]) -> None:
+    """DOT's rule when expired hints are not accepted: ``exp`` (and ``nbf`` when present) hold."""
+    exp, nbf = payload.get("exp"), payload.get("nbf")
+    now = time.time()
+    if not _is_number(exp) or exp + EXPIRY_LEEWAY < now:
+        raise InvalidHint(_("The id_token_hint has expired."))
+    if nbf is not None and (not _is_number(nbf) or nbf - EXPIRY_LEEWAY > now):
+        raise InvalidHint(_("The id_token_hint is not valid yet."))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # not NaN

@@ -1,4 +1,4 @@
-"""DOT's URL patterns with its logout and discovery views replaced by ours.
+"""DOT's URL patterns with its logout, discovery, registration and device-flow views replaced by ours.
 
 Include this instead of ``oauth2_provider.urls``: ``path("o/", include("django_idp_logout.oauth.urls"))``.
 The namespace and every URL name stay DOT's, so ``reverse("oauth2_provider:...")`` keeps working and
@@ -9,7 +9,9 @@ from django.urls import path, re_path
 from oauth2_provider import urls as dot_urls
 
 from ..views import EndSessionView
+from .device import IdpLogoutDeviceAuthorizationView, IdpLogoutDeviceConfirmView, IdpLogoutTokenView
 from .discovery import IdpLogoutDiscoveryView
+from .registration import IdpLogoutRegistrationManagementView, IdpLogoutRegistrationView
 
 app_name = "oauth2_provider"
 
@@ -19,6 +21,21 @@ _REPLACEMENTS = {
         r"^\.well-known/openid-configuration/?$",
         IdpLogoutDiscoveryView.as_view(),
         name="oidc-connect-discovery-info",
+    ),
+    "token": lambda: path("token/", IdpLogoutTokenView.as_view(), name="token"),
+    "device-authorization": lambda: path(
+        "device-authorization/", IdpLogoutDeviceAuthorizationView.as_view(), name="device-authorization"
+    ),
+    "device-confirm": lambda: path(
+        "device-confirm/<slug:client_id>/<slug:user_code>",
+        IdpLogoutDeviceConfirmView.as_view(),
+        name="device-confirm",
+    ),
+    "dcr-register": lambda: path("register/", IdpLogoutRegistrationView.as_view(), name="dcr-register"),
+    "dcr-register-management": lambda: path(
+        "register/<str:client_id>/",
+        IdpLogoutRegistrationManagementView.as_view(),
+        name="dcr-register-management",
     ),
 }
 

@@ -6,6 +6,7 @@
 - A refresh of an ended or expired session of a coordinated client fails with ``invalid_grant``; a
   successful refresh counts as activity. Token issuance locks the session row, as ``end_session``
   does, so a refresh racing with logout never leaves a usable token of the ended session.
+- Device grant tokens are bound to the session of the browser that approved the user code (``device``).
 - Silent re-authentication (``prompt=none``) is implemented: DOT 3.4.1 answers it with a 500.
 - Built on ``lookups.ReadOnceValidatorMixin``: the code's binding comes with the one read of the
   grant, so binding costs a code exchange no statements (docs/benchmarks.md has the accounting).
@@ -26,6 +27,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from ..models import SessionToken, UserSession
 from ..services import sessions
+from . import cimd
 from .backend import current_django_request
 from .lookups import ReadOnceValidatorMixin
 from .state import request_state
@@ -37,6 +39,8 @@ SESSION = "user_session"  # the UserSession the request belongs to (None: unknow
 COORDINATED = "coordinated"  # the client's effective coordinate setting, when known
 PENDING = "pending_bindings"  # bindings _save_bearer_token writes in one INSERT
 DEFERRED = "deferred_id_token_bindings"  # ID token bindings waiting for that INSERT
+
+DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 section 3.4
 
 
 def _session_of(request) -> UserSession | None:
@@ -69,6 +73,15 @@ def _bearer_save_follows(request) -> bool:
     if not _at_authorize_endpoint():
         return True
     return "token" in (request.response_type or "").split()
+
+
+def _is_device_token_request(request) -> bool:
+    """A device polling the token endpoint with its device code (the grant type oauthlib dispatched)."""
+    return (
+        not _at_authorize_endpoint()
+        and request.grant_type == DEVICE_CODE_GRANT_TYPE
+        and SESSION not in request_state(request)
+    )
 
 
 _BINDING_FIELDS = (
@@ -221,6 +234,13 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
     def _save_bearer_token(self, token, request, *args, **kwargs):
         # Runs inside DOT's transaction (save_bearer_token): the row lock taken here is held until the
         # new tokens are committed, so end_session either waits for them or they see it ended.
+        if _is_device_token_request(request):
+            # RFC 8628: the session is the one of the browser that approved the user code.
+            _load_binding(
+                request,
+                device_grant__device_code=request._params.get("device_code"),
+                application=request.client,
+            )
         user_session = _session_of(request)
         if user_session is None:
             return super()._save_bearer_token(token, request, *args, **kwargs)
@@ -252,6 +272,17 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         if not sessions.is_live(locked) and not sessions.may_outlive_session(request.client, request.scopes):
             raise errors.InvalidGrantError(description="The user's session has ended.", request=request)
         return locked
+
+    # --- Client ID Metadata Documents -----------------------------------------------------------
+
+    def _load_application(self, client_id, request):
+        """DOT stores a CIMD client on first sight (or refreshes a stale one) in here; its logout
+        metadata, checked by the fetcher, is stored right after (see ``cimd``)."""
+        with cimd.collecting():
+            application = super()._load_application(client_id, request)
+            if application is not None:
+                cimd.store_fetched(application)
+        return application
 
     # --- Silent re-authentication (prompt=none) ----------------------------------------------------
 

@@ -24,6 +24,7 @@ from django.contrib.sessions.backends import signed_cookies
 from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
+from .. import untrusted
 from .conf import rp_settings
 from .models import EndReason, ReceivedLogoutToken, RPSession
 from .tokens import MAX_ID_LENGTH, InvalidLogoutToken, LogoutClaims
@@ -62,8 +63,10 @@ def index_session(*, local_key: str, session_key: str | None, user, claims: dict
     if not isinstance(sub, str) or not sub or not isinstance(sid, str):
         logger.warning("Not indexing a session: the ID token has no usable sub/sid.")
         return None
-    if len(sub) > MAX_ID_LENGTH or len(sid) > MAX_ID_LENGTH or len(issuer) > MAX_ID_LENGTH:
-        logger.warning("Not indexing a session: iss, sub or sid is longer than %d characters.", MAX_ID_LENGTH)
+    if any(untrusted.problem(value, max_length=MAX_ID_LENGTH) for value in (sub, sid, issuer)):
+        logger.warning(
+            "Not indexing a session: iss, sub or sid is not text of at most %d characters.", MAX_ID_LENGTH
+        )
         return None
     return RPSession.objects.using(_db()).create(
         local_key=local_key, session_key=session_key or "", user=user, issuer=issuer, sub=sub, sid=sid

@@ -28,12 +28,13 @@ from datetime import UTC, datetime
 
 from jwcrypto import jws
 
+from .. import untrusted
 from . import jwks
 from .conf import rp_settings
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 MAX_TOKEN_LENGTH = 16 * 1024
-MAX_ID_LENGTH = 255  # the index columns for sid and sub
+MAX_ID_LENGTH = untrusted.MAX_ID_LENGTH  # the index columns for sid and sub
 
 
 class InvalidLogoutToken(Exception):
@@ -74,8 +75,8 @@ def validate_logout_token(
     audience = audience if audience is not None else rp_settings.client_id
     if not isinstance(raw, str) or not raw:
         raise InvalidLogoutToken("logout_token is missing")
-    if len(raw) > MAX_TOKEN_LENGTH:
-        raise InvalidLogoutToken("logout_token is too long")
+    if reason := untrusted.problem(raw, max_length=MAX_TOKEN_LENGTH):
+        raise InvalidLogoutToken(f"logout_token {reason}")
     parts = raw.split(".")
     if len(parts) == 5:
         raise InvalidLogoutToken("encrypted logout tokens are not supported")
@@ -182,6 +183,8 @@ def _check_claims(claims: dict, *, issuer: str | None, audience: str | None, now
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise InvalidLogoutToken("jti is missing")
+    if reason := untrusted.problem(jti):
+        raise InvalidLogoutToken(f"jti {reason}")
 
     events = claims.get("events")
     if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events:
@@ -194,7 +197,7 @@ def _check_claims(claims: dict, *, issuer: str | None, audience: str | None, now
 
     sub, sid = claims.get("sub"), claims.get("sid")
     for name, value in (("sub", sub), ("sid", sid)):
-        if value is not None and (not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH):
+        if value is not None and (value == "" or untrusted.problem(value, max_length=MAX_ID_LENGTH)):
             raise InvalidLogoutToken(f"{name} is not a valid identifier")
     if sub is None and sid is None:
         raise InvalidLogoutToken("the token names neither sub nor sid")

@@ -16,6 +16,7 @@ from django.views import View
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import untrusted
 from . import services, tokens
 from .conf import rp_settings
 from .models import EndReason
@@ -81,7 +82,7 @@ class FrontChannelLogoutView(_NoStoreMixin, View):
             return _error("send exactly one iss and one sid")
         if not rp_settings.ISSUER or issuers[0] != rp_settings.ISSUER:
             return _error("iss is not the expected issuer")
-        if len(sids[0]) > tokens.MAX_ID_LENGTH:
+        if untrusted.problem(sids[0], max_length=tokens.MAX_ID_LENGTH):
             return _error("sid is not a valid identifier")
         ended = services.end_sessions(issuer=issuers[0], sid=sids[0], reason=EndReason.FRONTCHANNEL_LOGOUT)
         # The iframe may carry the user's own cookie: sign this browser out now, so the session is not

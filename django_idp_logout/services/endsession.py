@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
 
 from ..oauth.hints import InvalidHint, verify_id_token_hint
 from .context import LogoutRequest
@@ -51,6 +52,10 @@ def validate_end_session_request(
             )
         if not redirect_uri_registered(application, post_logout_redirect_uri):
             raise EndSessionError(_("The post_logout_redirect_uri is not registered for this client."))
+        if not strict_scheme_allowed(application, post_logout_redirect_uri):
+            raise EndSessionError(
+                _("An http post_logout_redirect_uri is only allowed for confidential clients.")
+            )
 
     parameters = {
         name: value
@@ -86,3 +91,11 @@ def redirect_uri_registered(application, uri: str) -> bool:
     if uri not in application.post_logout_redirect_uris.split():
         return False
     return urlsplit(uri).scheme in application.get_allowed_schemes()
+
+
+def strict_scheme_allowed(application, uri: str) -> bool:
+    """DOT's ``OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS`` rule, kept for projects that set it: an
+    http post-logout redirect only for confidential clients (DOT's ``validate_post_logout_redirect_uri``)."""
+    if not oauth2_settings.OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS:
+        return True
+    return urlsplit(uri).scheme != "http" or application.client_type == application.CLIENT_CONFIDENTIAL

@@ -21,6 +21,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.utils.module_loading import import_string
 
+from .. import untrusted
 from ..conf import app_settings
 from ..models import UserSession
 
@@ -61,10 +62,17 @@ def unverified_claims(id_token: str) -> dict:
 def record_upstream_login(user_session: UserSession, *, id_token: str | None) -> None:
     """Keep the upstream issuer, ``sid``, ``sub`` and ID token on the session (re-login refreshes them)."""
     claims = unverified_claims(id_token) if id_token else {}
+
+    # Signed by the upstream, so a key holder's choice: values that are not clean text are dropped.
+    def clean(name: str, max_length: int) -> str:
+        value = claims.get(name)
+        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        return "" if untrusted.problem(value, max_length=max_length) else value
+
     fields = {
-        "upstream_issuer": str(claims.get("iss") or app_settings.UPSTREAM_ISSUER or "")[:512],
-        "upstream_sid": str(claims.get("sid") or "")[:255],
-        "upstream_sub": str(claims.get("sub") or "")[:255],
+        "upstream_issuer": clean("iss", 512) or app_settings.UPSTREAM_ISSUER or "",
+        "upstream_sid": clean("sid", 255),
+        "upstream_sub": clean("sub", 255),
         "upstream_id_token": id_token or "",
     }
     UserSession.objects.filter(pk=user_session.pk).update(**fields)
@@ -105,8 +113,8 @@ def upstream_logout_url(*, id_token: str, callback_url: str, completed_id: str) 
 
 def completed_id_from_state(state: str | None) -> str:
     """The logged-out page's id carried by a valid ``state``; raises InvalidState otherwise."""
-    if not state or len(state) > 16384:
-        raise InvalidState("missing")
+    if not state or untrusted.problem(state, max_length=16384):
+        raise InvalidState("missing or malformed")
     try:
         data = signing.loads(state, salt=STATE_SALT, max_age=app_settings.LOGOUT_ID_MAX_AGE)
     except signing.BadSignature:

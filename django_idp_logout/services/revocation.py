@@ -9,6 +9,9 @@ deletes in chunks, which is what makes DOT's own logout cost ~16 statements per 
 the collector would have handled are handled here: refresh tokens drop their access token first;
 access tokens go before the ID tokens they point to; bindings are cleaned in the same transaction
 (foreign keys are checked at commit).
+
+Tokens bound to no session (issued before the app was installed) are revoked the same way by
+``unbound.revoke_unbound_tokens``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class RevocationCounts:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def add(self, other: RevocationCounts) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 def _raw_delete(queryset: QuerySet) -> int:

@@ -24,6 +24,7 @@ from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
 from .revocation import RevocationCounts, revoke_sessions_tokens
+from .unbound import clients_with_unbound_tokens, revoke_unbound_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,8 @@ def _end_claimed(
             per_session = {revoking[0]: totals}
         for pk, counts in per_session.items():
             results[pk].counts = counts
+        if app_settings.REVOKE_UNBOUND_TOKENS:
+            _revoke_unbound(claimed, results)
     if notify_clients:
         queued = notifications.queue_backchannel_batch(
             [
@@ -318,6 +321,23 @@ def _end_claimed(
         lambda: _after_commit(ended, dispatch=dispatch), using=router.db_for_write(UserSession)
     )
     return ended
+
+
+def _revoke_unbound(claimed: list[UserSession], results: dict[int, EndedSession]) -> None:
+    """Tokens from before the app was installed belong to no session: DOT's logout would have deleted
+    them, so they end with any session of their user (docs/adopting.md). One look-up per distinct user
+    of the batch (plus the revocation where such tokens exist, a transitional state); they are counted
+    with the user's first session in the batch."""
+    first_of_user: dict[int, UserSession] = {}
+    for user_session in claimed:
+        first_of_user.setdefault(user_session.user_id, user_session)
+    for user_id, user_session in first_of_user.items():
+        unbound = clients_with_unbound_tokens(user_id)
+        if not unbound:
+            continue
+        result = results[user_session.pk]
+        result.counts.add(revoke_unbound_tokens(user_id, unbound))
+        result.revoked_client_ids = sorted({*result.revoked_client_ids, *unbound.values()})
 
 
 def _after_commit(ended: list[EndedSession], *, dispatch: bool = True) -> None:

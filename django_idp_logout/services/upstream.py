@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
 
+from .. import untrusted
 from ..conf import app_settings
 from ..models import EndReason, UpstreamLogoutToken, UserSession
 from ..rp.tokens import InvalidLogoutToken, validate_logout_token
@@ -68,6 +69,11 @@ def handle_frontchannel_logout(*, iss: str | None, sid: str | None) -> list[Ende
     issuer = _upstream_issuer()
     if not sid or not iss:
         raise UpstreamLogoutError("iss and sid are required")
+    try:
+        iss = untrusted.text(iss, name="iss")
+        sid = untrusted.identifier(sid, name="sid")
+    except untrusted.MalformedInput as exc:
+        raise UpstreamLogoutError(str(exc))
     if iss != issuer:
         raise UpstreamLogoutError("iss is not the upstream provider")
     sessions = sessions_from_upstream(issuer=issuer, sid=sid, sub=None)
