@@ -308,3 +308,32 @@ def test_two_nodes_ending_everything_at_once_end_each_session_exactly_once(
     assert (
         RefreshToken.objects.filter(revoked__isnull=True, application=second).count() == 120
     )  # not coordinated
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_a_batch_looks_once_for_every_users_tokens_from_before_the_app(portal, django_user_model):
+    """Sessions of many users: one look-up for their unbound tokens per batch, not one per user; the
+    users who have such tokens lose those of coordinated clients, counted with their session."""
+    from tests.test_adoption_unbound import make_unbound, unbound
+
+    def sessions_of_new_users(count):
+        start = django_user_model.objects.count()
+        users = [django_user_model.objects.create(username=f"u{start + i}") for i in range(count)]
+        return [UserSession.objects.create(user=u) for u in users], users
+
+    sessions_of_new_users(2)
+    few = statements(lambda: api.end_sessions(UserSession.objects.active()))
+    sessions_of_new_users(12)
+    many = statements(lambda: api.end_sessions(UserSession.objects.active()))
+    assert few == many
+
+    sessions, users = sessions_of_new_users(3)
+    make_unbound(users[0], portal, 2)
+    make_unbound(users[2], portal, 1)
+    result = {r.user_session.pk: r for r in api.end_sessions(UserSession.objects.active())}
+    assert unbound(portal) == (0, 0, 0)
+    assert result[sessions[0].pk].counts.access_tokens == 2 and result[sessions[0].pk].revoked_client_ids == [
+        "portal"
+    ]
+    assert result[sessions[1].pk].revoked_client_ids == []
+    assert result[sessions[2].pk].counts.refresh_tokens == 1

@@ -24,7 +24,12 @@ from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
 from .revocation import RevocationCounts, revoke_sessions_tokens
-from .unbound import clients_with_unbound_tokens, revoke_unbound_tokens
+from .unbound import (
+    clients_with_unbound_tokens,
+    coordinated_browser_client,
+    revocable_queryset,
+    revoke_unbound_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -325,19 +330,39 @@ def _end_claimed(
 
 def _revoke_unbound(claimed: list[UserSession], results: dict[int, EndedSession]) -> None:
     """Tokens from before the app was installed belong to no session: DOT's logout would have deleted
-    them, so they end with any session of their user (docs/adopting.md). One look-up per distinct user
-    of the batch (plus the revocation where such tokens exist, a transitional state); they are counted
-    with the user's first session in the batch."""
+    them, so they end with any session of their user (docs/adopting.md). One look-up for all users of
+    the batch (``clients_with_unbound_tokens`` for a set of users), then the revocation for each user
+    who has such tokens (a transitional state); they are counted with the user's first session."""
     first_of_user: dict[int, UserSession] = {}
     for user_session in claimed:
         first_of_user.setdefault(user_session.user_id, user_session)
-    for user_id, user_session in first_of_user.items():
-        unbound = clients_with_unbound_tokens(user_id)
+    if len(first_of_user) == 1:
+        (user_id,) = first_of_user
+        found = {user_id: clients_with_unbound_tokens(user_id)}
+    else:
+        found = users_with_unbound_tokens(list(first_of_user))
+    for user_id, unbound in found.items():
         if not unbound:
             continue
-        result = results[user_session.pk]
+        result = results[first_of_user[user_id].pk]
         result.counts.add(revoke_unbound_tokens(user_id, unbound))
         result.revoked_client_ids = sorted({*result.revoked_client_ids, *unbound.values()})
+
+
+def users_with_unbound_tokens(user_ids: list[int]) -> dict[int, dict[int, str]]:
+    """``clients_with_unbound_tokens`` for several users in one statement: {user pk: {application pk:
+    client_id}} for the users that have any."""
+    access, refresh = (
+        revocable_queryset(kind, user_id__in=user_ids)
+        .filter(coordinated_browser_client("application__"))
+        .order_by()
+        .values_list("user_id", "application_id", "application__client_id")
+        for kind in ("access_tokens", "refresh_tokens")
+    )
+    found: dict[int, dict[int, str]] = {}
+    for user_id, application_id, client_id in access.union(refresh):
+        found.setdefault(user_id, {})[application_id] = client_id
+    return found
 
 
 def _after_commit(ended: list[EndedSession], *, dispatch: bool = True) -> None:
