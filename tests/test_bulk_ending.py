@@ -260,7 +260,11 @@ def test_two_nodes_ending_everything_at_once_end_each_session_exactly_once(
         pytest.skip("needs PostgreSQL row locks and SKIP LOCKED (CI's PostgreSQL pass)")
     settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync"}
     second = application_factory(client_id="second")
-    logout_settings_factory(second, backchannel_logout_uri="https://rp2.example.com/bc")
+    logout_settings_factory(
+        second,
+        coordinate_lifetime_with_user_session=False,
+        backchannel_logout_uri="https://rp2.example.com/bc",
+    )
     sessions = make_sessions(user, 120, portal, second, tokens=1)
     ended_by: list[tuple[str, int]] = []
     lock = threading.Lock()
