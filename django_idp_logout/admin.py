@@ -23,6 +23,7 @@ from .conf import app_settings
 from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
 from .services.outbox import dispatch, retry_now
 from .services.sessions import end_session, end_sessions
+from .services.status import delivery_status
 
 #: The Application inline's URI fields: wide enough to show a whole URL (see static admin.css).
 URI_INPUT_ATTRS = {"class": "vTextField idp-logout-uri", "spellcheck": "false"}
@@ -386,6 +387,11 @@ class BackchannelNotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # The same summary as ``manage.py idp_logout_status``, above the list.
+        extra_context = {**(extra_context or {}), "delivery_status": delivery_status(client_limit=20)}
+        return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description=_("Retry now"), permissions=["change"])
     def retry_now(self, request, queryset):

@@ -397,6 +397,21 @@ def check_urls(app_configs=None, **kwargs):
 
 
 @register(Tags.compatibility)
+def check_cleanup_retention(app_configs=None, **kwargs):
+    value = app_settings.user_settings.get("CLEANUP_RETENTION_DAYS", DEFAULTS["CLEANUP_RETENTION_DAYS"])
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return [
+            Error(
+                f"{SETTINGS_NAME}['CLEANUP_RETENTION_DAYS'] must be a number of days (0 or more), "
+                f"not {value!r}.",
+                hint="Set it to how long ended sessions must stay for audits, e.g. 30.",
+                id="django_idp_logout.E400",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
 def check_dot_logout_settings(app_configs=None, **kwargs):
     """DOT's own ``OIDC_RP_INITIATED_LOGOUT_*`` settings keep their meaning (docs/adopting.md); where a
     project's settings contradict each other, or DOT's logout view would still run, say so."""

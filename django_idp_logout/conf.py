@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "CHECK_SESSION_IFRAME_ENABLED": True,
     "BROWSER_STATE_COOKIE_NAME": "idp_logout_browser_state",
     "CHECK_SESSION_IFRAME_MAX_AGE": 300,
+    # Housekeeping (idp_logout_cleanup)
+    "CLEANUP_RETENTION_DAYS": 30,
 }
 
 

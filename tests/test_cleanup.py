@@ -11,9 +11,11 @@ from django_idp_logout.models import (
     EndReason,
     NotificationStatus,
     SessionClient,
+    SessionToken,
     UpstreamLogoutToken,
     UserSession,
 )
+from django_idp_logout.services.cleanup import cleanup
 
 pytestmark = pytest.mark.django_db
 
@@ -48,4 +50,71 @@ def test_cleanup_deletes_old_settled_sessions_only(user, application, capsys):
     assert remaining == {old_pending.pk, recent.pk, live.pk}
     assert not SessionClient.objects.filter(user_session__in=[old.pk, old_failed.pk]).exists()
     assert list(UpstreamLogoutToken.objects.values_list("digest", flat=True)) == ["b" * 64]
-    assert "Deleted 2 ended sessions and 1 expired upstream logout tokens." in capsys.readouterr().out
+    assert (
+        "Deleted 2 ended sessions, 0 more delivered notifications and 1 expired upstream logout tokens"
+        in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("value", [-1, "30", 2.5, True, None])
+def test_retention_setting_must_be_whole_days(settings, value):
+    from django_idp_logout import checks
+
+    settings.IDP_LOGOUT = {"CLEANUP_RETENTION_DAYS": value}
+    assert [e.id for e in checks.check_cleanup_retention()] == ["django_idp_logout.E400"]
+    settings.IDP_LOGOUT = {"CLEANUP_RETENTION_DAYS": 0}
+    assert checks.check_cleanup_retention() == []
+
+
+def test_retention_setting_is_the_default_and_days_overrides_it(user, settings, capsys):
+    settings.IDP_LOGOUT = {"CLEANUP_RETENTION_DAYS": 3}
+    four_days = ended(user, 4)
+    two_days = ended(user, 2)
+    call_command("idp_logout_cleanup")
+    assert set(UserSession.objects.values_list("pk", flat=True)) == {two_days.pk}
+    assert "(kept 3 days)" in capsys.readouterr().out
+    call_command("idp_logout_cleanup", "--days", "1")
+    assert not UserSession.objects.filter(pk__in=[four_days.pk, two_days.pk]).exists()
+
+
+def test_cleanup_removes_bindings_and_delivered_notifications_kept_by_a_pending_sibling(
+    user, application, application_factory
+):
+    from tests.test_sessions import bind_many
+
+    other = application_factory()
+    old = ended(user, 40, application, NotificationStatus.DELIVERED)
+    bind_many(old, application, 2)
+    kept = ended(user, 40, application, NotificationStatus.PENDING)
+    BackchannelNotification.objects.create(
+        user_session=kept,
+        application=other,
+        uri="https://rp2.example.com/bc",
+        reason=EndReason.USER_LOGOUT,
+        status=NotificationStatus.DELIVERED,
+        delivered_at=timezone.now() - timedelta(days=40),
+    )
+    counts = cleanup(ended_before_days=30)
+    assert (counts.sessions, counts.notifications) == (1, 1)
+    assert not SessionToken.objects.filter(user_session_id=old.pk).exists()
+    assert list(BackchannelNotification.objects.values_list("user_session_id", "status")) == [
+        (kept.pk, NotificationStatus.PENDING)
+    ]
+
+
+def test_each_cleanup_batch_costs_the_same_statements_whatever_its_size(user, application):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.test_sessions import bind_many
+
+    def run(sessions):
+        for _ in range(sessions):
+            bind_many(ended(user, 40, application, NotificationStatus.DELIVERED), application, 2)
+        with CaptureQueriesContext(connection) as captured:
+            counts = cleanup(ended_before_days=30, batch_size=100)
+        assert counts.sessions == sessions
+        return len(captured.captured_queries)
+
+    assert run(2) == run(40)
+    assert not SessionToken.objects.exists() and not SessionClient.objects.exists()

@@ -75,28 +75,44 @@ def queue_backchannel(
     not), once per (session, client). Call inside the transaction that ends the session, which holds
     the session's row lock: it runs once per session, so no row can exist yet.
 
-    ``targets`` are (application pk, back-channel URI) pairs when the caller has read them already
-    (``end_session`` reads the session's clients once for revocation and notification)."""
-    if (
-        reason == EndReason.SESSION_EXPIRATION
-        and not app_settings.EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT
-    ):
-        return []
+    ``targets`` are (application pk, back-channel URI) pairs when the caller has read them already."""
     if targets is None:
         targets = SessionClient.objects.filter(
             user_session=user_session, application__logout_settings__backchannel_logout_uri__gt=""
         ).values_list("application_id", "application__logout_settings__backchannel_logout_uri")
+    queued = queue_backchannel_batch(
+        [(user_session.pk, app_id, uri) for app_id, uri in targets], reason=reason
+    )
+    return queued.get(user_session.pk, [])
+
+
+def queue_backchannel_batch(targets: list[tuple[int, int, str]], *, reason: str) -> dict[int, list[int]]:
+    """Write the outbox rows of a batch of ending sessions in one INSERT (split only where the database
+    limits parameters): ``targets`` are (session pk, application pk, back-channel URI) triples. Returns
+    the new notification ids by session pk. Call inside the transaction that locked the sessions.
+
+    Nothing is queued for expired sessions unless ``EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT``."""
+    if (
+        reason == EndReason.SESSION_EXPIRATION
+        and not app_settings.EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT
+    ):
+        return {}
     rows = [
-        BackchannelNotification(user_session=user_session, application_id=app_id, uri=uri, reason=reason)
-        for app_id, uri in targets
+        BackchannelNotification(user_session_id=session_id, application_id=app_id, uri=uri, reason=reason)
+        for session_id, app_id, uri in targets
     ]
     if not rows:
-        return []
+        return {}
     created = BackchannelNotification.objects.bulk_create(rows)
     if all(row.pk is not None for row in created):  # PostgreSQL, SQLite 3.35+, MariaDB 10.5+
-        return [row.pk for row in created]
-    return list(
-        BackchannelNotification.objects.filter(
-            user_session=user_session, status=NotificationStatus.PENDING, attempts=0
-        ).values_list("pk", flat=True)
-    )
+        pairs = [(row.user_session_id, row.pk) for row in created]
+    else:
+        pairs = BackchannelNotification.objects.filter(
+            user_session_id__in={row.user_session_id for row in rows},
+            status=NotificationStatus.PENDING,
+            attempts=0,
+        ).values_list("user_session_id", "pk")
+    by_session: dict[int, list[int]] = {}
+    for session_id, pk in pairs:
+        by_session.setdefault(session_id, []).append(pk)
+    return by_session

@@ -1,4 +1,5 @@
-"""Bulk revocation of one session's tokens for a set of clients (DESIGN rule 10).
+"""Bulk revocation of the tokens of one session, or of a batch of sessions, for a set of clients
+(DESIGN rule 10).
 
 A constant number of statements, whatever the number of tokens: one UPDATE marks the refresh tokens
 revoked (kept as rows: DOT's refresh-token reuse detection relies on the tombstones), then one DELETE
@@ -21,7 +22,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 from django.db import connections, router
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
@@ -69,15 +70,26 @@ def _bindings_cleaned() -> AbstractContextManager:
 
 def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[int]) -> RevocationCounts:
     """Revoke every token of ``user_session`` issued to the given clients. Call inside a transaction."""
+    return revoke_sessions_tokens([user_session.pk], application_ids)[0]
+
+
+def revoke_sessions_tokens(
+    session_ids: list[int], application_ids: Iterable[int], *, count_per_session: bool = False
+) -> tuple[RevocationCounts, dict[int, RevocationCounts]]:
+    """Revoke every token of the given sessions issued to the given clients, in the same constant number
+    of statements for one session or a thousand. Call inside the transaction that locked the sessions.
+
+    Returns the totals and, with ``count_per_session``, the counts of each session (one more grouped
+    SELECT, run before the bindings left pointing nowhere are removed)."""
     application_ids = list(application_ids)
     counts = RevocationCounts()
-    if not application_ids:
-        return counts
+    if not application_ids or not session_ids:
+        return counts, {}
     AccessToken = get_access_token_model()
     RefreshToken = get_refresh_token_model()
     IDToken = get_id_token_model()
     Grant = get_grant_model()
-    bound = SessionToken.objects.filter(user_session=user_session, application_id__in=application_ids)
+    bound = SessionToken.objects.filter(user_session_id__in=session_ids, application_id__in=application_ids)
     keep_offline = app_settings.KEEP_OFFLINE_ACCESS_TOKENS
 
     refresh_tokens = RefreshToken.objects.filter(
@@ -92,7 +104,8 @@ def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[i
         refresh_tokens = refresh_tokens.exclude(offline)
         access_tokens = access_tokens.exclude(scope__contains=OFFLINE_ACCESS)
 
-    counts.refresh_tokens = refresh_tokens.update(revoked=timezone.now(), access_token=None)
+    revoked_at = timezone.now()
+    counts.refresh_tokens = refresh_tokens.update(revoked=revoked_at, access_token=None)
     # Refresh tokens of other sessions never point at these access tokens, but a rotated-out refresh
     # token of this session may: detach them so no row points at a deleted access token.
     RefreshToken.objects.filter(access_token__in=access_tokens).update(access_token=None)
@@ -106,14 +119,33 @@ def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[i
         counts.grants = _raw_delete(
             Grant.objects.filter(pk__in=bound.filter(grant__isnull=False).values("grant_id"))
         )
-        _raw_delete(
-            bound.filter(
-                (
-                    Q(access_token_id__isnull=False)
-                    & ~Exists(AccessToken.objects.filter(pk=OuterRef("access_token_id")))
+        dangling = {
+            "access_tokens": Q(access_token_id__isnull=False)
+            & ~Exists(AccessToken.objects.filter(pk=OuterRef("access_token_id"))),
+            "id_tokens": Q(id_token_id__isnull=False)
+            & ~Exists(IDToken.objects.filter(pk=OuterRef("id_token_id"))),
+            "grants": Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))),
+        }
+        per_session: dict[int, RevocationCounts] = {}
+        if count_per_session:
+            # The bindings still point at what was just deleted (or revoked at ``revoked_at``): count them.
+            rows = (
+                bound.order_by()
+                .values("user_session_id")
+                .annotate(
+                    refresh_tokens=Count(
+                        "pk",
+                        filter=Q(
+                            Exists(
+                                RefreshToken.objects.filter(
+                                    pk=OuterRef("refresh_token_id"), revoked=revoked_at
+                                )
+                            )
+                        ),
+                    ),
+                    **{name: Count("pk", filter=condition) for name, condition in dangling.items()},
                 )
-                | (Q(id_token_id__isnull=False) & ~Exists(IDToken.objects.filter(pk=OuterRef("id_token_id"))))
-                | (Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))))
             )
-        )
-    return counts
+            per_session = {row.pop("user_session_id"): RevocationCounts(**row) for row in rows}
+        _raw_delete(bound.filter(dangling["access_tokens"] | dangling["id_tokens"] | dangling["grants"]))
+    return counts, per_session

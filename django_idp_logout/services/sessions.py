@@ -1,27 +1,35 @@
 """The lifecycle of login sessions: start, activity, expiry, coordination, and the ONE way to end them.
 
-Every path that ends a session (the logout page, ``django.contrib.auth.logout`` from anywhere, the
-admin, the Python API, expiry, an upstream logout) calls ``end_session``. It locks the session row, so
-a refresh racing with the logout either finishes first (and its tokens are then revoked with the rest)
-or sees the session ended and fails (``IdpLogoutValidatorMixin`` takes the same lock).
+Every path that ends sessions (the logout page, ``django.contrib.auth.logout`` from anywhere, the
+admin, the Python API, expiry, an upstream logout, ``idp_logout_end_sessions``) goes through
+``end_session`` (one session) or ``end_sessions`` (many, batch by batch); both end what they have
+locked with the one set-based ``_end_claimed``. The session rows are locked, so a refresh racing with
+the logout either finishes first (and its tokens are then revoked with the rest) or sees the session
+ended and fails (``IdpLogoutValidatorMixin`` takes the same lock).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import signals
 from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
-from .revocation import RevocationCounts, revoke_session_tokens
-from .unbound import clients_with_unbound_tokens, revoke_unbound_tokens
+from .revocation import RevocationCounts, revoke_sessions_tokens
+from .unbound import (
+    clients_with_unbound_tokens,
+    coordinated_browser_client,
+    revocable_queryset,
+    revoke_unbound_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,18 +105,27 @@ class EndingClient:
 
 
 def ending_clients(user_session: UserSession) -> list[EndingClient]:
-    """The session's clients, in one query. ``coordinated`` is the effective setting: per client
+    """The session's clients, in one query (see ``batch_ending_clients``)."""
+    return batch_ending_clients([user_session.pk]).get(user_session.pk, [])
+
+
+def batch_ending_clients(session_ids: list[int]) -> dict[int, list[EndingClient]]:
+    """The clients of each session, in one query. ``coordinated`` is the effective setting: per client
     ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
     ``COORDINATE_LIFETIME_WITH_USER_SESSION``."""
-    rows = SessionClient.objects.filter(user_session=user_session).values_list(
+    rows = SessionClient.objects.filter(user_session_id__in=session_ids).values_list(
+        "user_session_id",
         "application_id",
         "application__client_id",
         "application__logout_settings__coordinate_lifetime_with_user_session",
         "application__logout_settings__backchannel_logout_uri",
     )
-    return [
-        EndingClient(pk, client_id, effective_coordinate(own), uri or "") for pk, client_id, own, uri in rows
-    ]
+    clients: dict[int, list[EndingClient]] = {}
+    for session_id, pk, client_id, own, uri in rows:
+        clients.setdefault(session_id, []).append(
+            EndingClient(pk, client_id, effective_coordinate(own), uri or "")
+        )
+    return clients
 
 
 def effective_coordinate(own: bool | None) -> bool:
@@ -134,12 +151,16 @@ def may_outlive_session(application, scopes) -> bool:
     return not is_coordinated(application)
 
 
+DEFAULT_BATCH_SIZE = 500
+
+
 def end_session(
     *, user_session: UserSession, reason: str, revoke_tokens: bool = True, notify_clients: bool = True
 ) -> EndedSession:
     """End ``user_session`` (once): mark it ended, revoke its coordinated clients' tokens, queue the
     back-channel notifications (in the same transaction), then, after commit, signal and deliver.
 
+    The batch-of-one case of ``end_sessions``: the same set-based ``_end_claimed`` does the work.
     Idempotent: a session already ended is left as it is. The query count does not depend on the
     number of tokens.
     """
@@ -147,49 +168,225 @@ def end_session(
         locked = UserSession.objects.select_for_update().filter(pk=user_session.pk).first()
         if locked is None or locked.ended_at is not None:
             return EndedSession(user_session=locked or user_session, ended_now=False)
-        locked.ended_at = timezone.now()
-        locked.end_reason = reason
-        # The upstream ID token is only needed for the redirect that follows; the caller read it before.
-        UserSession.objects.filter(pk=locked.pk).update(
-            ended_at=locked.ended_at, end_reason=reason, upstream_id_token=""
+        (result,) = _end_claimed(
+            [locked], reason=reason, revoke_tokens=revoke_tokens, notify_clients=notify_clients
         )
-        result = EndedSession(user_session=locked, ended_now=True)
-        clients = ending_clients(locked) if revoke_tokens or notify_clients else []
-        if revoke_tokens:
-            coordinated = {c.application_id: c.client_id for c in clients if c.coordinated}
-            result.counts = revoke_session_tokens(locked, coordinated)
-            # Tokens from before the app was installed belong to no session: DOT's logout would have
-            # deleted them, so they end with any session of their user (docs/adopting.md).
-            unbound = (
-                clients_with_unbound_tokens(locked.user_id) if app_settings.REVOKE_UNBOUND_TOKENS else {}
-            )
-            result.counts.add(revoke_unbound_tokens(locked.user_id, unbound))
-            result.revoked_client_ids = sorted({*coordinated.values(), *unbound.values()})
-        if notify_clients:
-            result.notification_ids = notifications.queue_backchannel(
-                locked,
-                reason=reason,
-                targets=[
-                    (c.application_id, c.backchannel_logout_uri) for c in clients if c.backchannel_logout_uri
-                ],
-            )
-        transaction.on_commit(lambda: _after_commit(result), using=router.db_for_write(UserSession))
     user_session.ended_at, user_session.end_reason = locked.ended_at, locked.end_reason
     return result
 
 
-def _after_commit(result: EndedSession) -> None:
-    """Signals, then delivery. The session has ended and the outbox is committed: a failing receiver or
-    an unreachable Celery broker must not turn the logout into an error (the sweeper sends later)."""
-    from .outbox import dispatch
+def end_sessions(
+    sessions: Iterable[UserSession],
+    *,
+    reason: str = EndReason.TERMINATED,
+    revoke_tokens: bool = True,
+    notify_clients: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> list[EndedSession]:
+    """End several sessions, a batch per transaction; returns those ended now.
 
-    for step in (lambda: _send_ended_signals(result), lambda: dispatch(result.notification_ids)):
+    ``sessions`` is a QuerySet (read batch by batch, never loaded whole) or any iterable of sessions.
+    Each batch costs the same few statements whatever its size (see ``iter_end_sessions``)."""
+    ended: list[EndedSession] = []
+    for batch in iter_end_sessions(
+        sessions,
+        reason=reason,
+        revoke_tokens=revoke_tokens,
+        notify_clients=notify_clients,
+        batch_size=batch_size,
+    ):
+        ended.extend(batch)
+    return ended
+
+
+def iter_end_sessions(
+    sessions: Iterable[UserSession],
+    *,
+    reason: str,
+    revoke_tokens: bool = True,
+    notify_clients: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    share_work: bool = False,
+    dispatch: bool = True,
+) -> Iterator[list[EndedSession]]:
+    """End the active sessions among ``sessions`` batch by batch, yielding each batch's ended sessions
+    once its transaction has committed. Interrupted (killed) runs leave every batch either committed or
+    untouched: running again ends the rest.
+
+    Per batch: claim the rows (``SELECT ... FOR UPDATE``), one UPDATE marks them ended, one SELECT reads
+    their clients, the revocation statements (``revoke_sessions_tokens``), one INSERT queues the
+    notifications. ``share_work``: claim with ``SKIP LOCKED`` where the database has it, so several
+    nodes split a large run; a last pass then waits for rows other nodes hold, which are skipped as
+    ended once they commit. Without ``SKIP LOCKED`` the claims wait instead (still each session once).
+    ``dispatch=False`` leaves sending to ``idp_logout_deliver`` (or the worker): large runs then do not
+    hold thousands of notifications in this process."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    options = {
+        "reason": reason,
+        "revoke_tokens": revoke_tokens,
+        "notify_clients": notify_clients,
+        "dispatch": dispatch,
+    }
+    database = router.db_for_write(UserSession)
+    locking = UserSession.objects.active().order_by("pk")
+    if isinstance(sessions, QuerySet):
+        if sessions.query.is_sliced:  # a slice cannot be filtered further: take its ids as a list
+            candidates = list(sessions.values_list("pk", flat=True))
+        else:
+            candidates = sessions.filter(ended_at__isnull=True)
+    else:
+        candidates = [s.pk for s in sessions if s.ended_at is None]
+
+    if isinstance(candidates, list):  # an explicit list: in order, chunk by chunk, waiting for locks
+        for start in range(0, len(candidates), batch_size):
+            chunk = candidates[start : start + batch_size]
+            if ended := _end_batch(locking.filter(pk__in=chunk).select_for_update(), database, **options):
+                yield ended
+        return
+
+    query = candidates.query
+    if len(query.alias_map) <= 1 and not (query.distinct or query.annotations or query.combinator):
+        in_scope = candidates.order_by("pk")  # the sessions' own columns only: lock them directly
+    else:  # joins (e.g. by client), annotations...: lock the matching rows, not the joined ones
+        in_scope = locking.filter(pk__in=candidates.values("pk"))
+    skip_locked = share_work and connections[database].features.has_select_for_update_skip_locked
+    if skip_locked:
+        # First pass: take only rows nobody holds. No ORDER BY: the claim reads the first matching rows
+        # the index gives (no sort of the whole backlog per batch) and never waits, so no deadlock.
+        while ended := _end_batch(
+            in_scope.order_by().select_for_update(skip_locked=True)[:batch_size], database, **options
+        ):
+            yield ended
+    while True:  # what is left: wait for each row's lock (in pk order), skip those ended meanwhile
+        ended = _end_batch(in_scope.select_for_update()[:batch_size], database, **options)
+        if ended:
+            yield ended
+        elif not in_scope.exists():
+            break
+
+
+def _end_batch(claim: QuerySet, database: str, *, dispatch: bool, **options) -> list[EndedSession]:
+    """One transaction: claim the rows, end those still active."""
+    with transaction.atomic(using=database):
+        claimed = [s for s in claim if s.ended_at is None]
+        return _end_claimed(claimed, dispatch=dispatch, **options) if claimed else []
+
+
+def _end_claimed(
+    claimed: list[UserSession],
+    *,
+    reason: str,
+    revoke_tokens: bool,
+    notify_clients: bool,
+    dispatch: bool = True,
+) -> list[EndedSession]:
+    """THE way sessions end: ``claimed`` are active sessions whose rows this transaction has locked.
+    A constant number of statements whatever the number of sessions, clients and tokens."""
+    now = timezone.now()
+    by_pk = {s.pk: s for s in claimed}
+    # The upstream ID token is only needed for the redirect that follows; the caller read it before.
+    UserSession.objects.filter(pk__in=list(by_pk)).update(
+        ended_at=now, end_reason=reason, upstream_id_token=""
+    )
+    results: dict[int, EndedSession] = {}
+    for user_session in claimed:
+        user_session.ended_at, user_session.end_reason = now, reason
+        results[user_session.pk] = EndedSession(user_session=user_session, ended_now=True)
+    clients = batch_ending_clients(list(by_pk)) if revoke_tokens or notify_clients else {}
+    if revoke_tokens:
+        coordinated_apps: set[int] = set()
+        for pk, session_clients in clients.items():
+            coordinated = [c for c in session_clients if c.coordinated]
+            results[pk].revoked_client_ids = sorted(c.client_id for c in coordinated)
+            coordinated_apps.update(c.application_id for c in coordinated)
+        revoking = [pk for pk, result in results.items() if result.revoked_client_ids]
+        totals, per_session = revoke_sessions_tokens(
+            revoking, coordinated_apps, count_per_session=len(revoking) > 1
+        )
+        if len(revoking) == 1:
+            per_session = {revoking[0]: totals}
+        for pk, counts in per_session.items():
+            results[pk].counts = counts
+        if app_settings.REVOKE_UNBOUND_TOKENS:
+            _revoke_unbound(claimed, results)
+    if notify_clients:
+        queued = notifications.queue_backchannel_batch(
+            [
+                (pk, c.application_id, c.backchannel_logout_uri)
+                for pk, session_clients in clients.items()
+                for c in session_clients
+                if c.backchannel_logout_uri
+            ],
+            reason=reason,
+        )
+        for pk, ids in queued.items():
+            results[pk].notification_ids = ids
+    ended = list(results.values())
+    transaction.on_commit(
+        lambda: _after_commit(ended, dispatch=dispatch), using=router.db_for_write(UserSession)
+    )
+    return ended
+
+
+def _revoke_unbound(claimed: list[UserSession], results: dict[int, EndedSession]) -> None:
+    """Tokens from before the app was installed belong to no session: DOT's logout would have deleted
+    them, so they end with any session of their user (docs/adopting.md). One look-up for all users of
+    the batch (``clients_with_unbound_tokens`` for a set of users), then the revocation for each user
+    who has such tokens (a transitional state); they are counted with the user's first session."""
+    first_of_user: dict[int, UserSession] = {}
+    for user_session in claimed:
+        first_of_user.setdefault(user_session.user_id, user_session)
+    if len(first_of_user) == 1:
+        (user_id,) = first_of_user
+        found = {user_id: clients_with_unbound_tokens(user_id)}
+    else:
+        found = users_with_unbound_tokens(list(first_of_user))
+    for user_id, unbound in found.items():
+        if not unbound:
+            continue
+        result = results[first_of_user[user_id].pk]
+        result.counts.add(revoke_unbound_tokens(user_id, unbound))
+        result.revoked_client_ids = sorted({*result.revoked_client_ids, *unbound.values()})
+
+
+def users_with_unbound_tokens(user_ids: list[int]) -> dict[int, dict[int, str]]:
+    """``clients_with_unbound_tokens`` for several users in one statement: {user pk: {application pk:
+    client_id}} for the users that have any."""
+    access, refresh = (
+        revocable_queryset(kind, user_id__in=user_ids)
+        .filter(coordinated_browser_client("application__"))
+        .order_by()
+        .values_list("user_id", "application_id", "application__client_id")
+        for kind in ("access_tokens", "refresh_tokens")
+    )
+    found: dict[int, dict[int, str]] = {}
+    for user_id, application_id, client_id in access.union(refresh):
+        found.setdefault(user_id, {})[application_id] = client_id
+    return found
+
+
+def _after_commit(ended: list[EndedSession], *, dispatch: bool = True) -> None:
+    """Signals (per session), then one hand-off of every notification to delivery. The sessions have
+    ended and the outbox is committed: a failing receiver or an unreachable Celery broker must not turn
+    the logout into an error (the sweeper sends later)."""
+    from .outbox import dispatch as deliver
+
+    for result in ended:
         try:
-            step()
+            _send_ended_signals(result)
         except Exception:
             logger.exception(
-                "django_idp_logout: after-commit step failed for session %s", result.user_session.pk
+                "django_idp_logout: a signal receiver failed for session %s", result.user_session.pk
             )
+    if not dispatch:
+        return
+    try:
+        deliver([pk for result in ended for pk in result.notification_ids])
+    except Exception:
+        logger.exception(
+            "django_idp_logout: handing %d sessions' notifications to delivery failed", len(ended)
+        )
 
 
 def _send_ended_signals(result: EndedSession) -> None:
@@ -203,18 +400,3 @@ def _send_ended_signals(result: EndedSession) -> None:
             client_ids=result.revoked_client_ids,
             counts=result.counts.as_dict(),
         )
-
-
-def end_sessions(
-    sessions: Iterable[UserSession],
-    *,
-    reason: str = EndReason.TERMINATED,
-    revoke_tokens: bool = True,
-    notify_clients: bool = True,
-) -> list[EndedSession]:
-    """End several sessions, each through ``end_session``; returns those ended now."""
-    results = [
-        end_session(user_session=s, reason=reason, revoke_tokens=revoke_tokens, notify_clients=notify_clients)
-        for s in sessions
-    ]
-    return [r for r in results if r.ended_now]

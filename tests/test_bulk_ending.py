@@ -1,0 +1,343 @@
+"""Ending many sessions at once: set-based batches (a constant number of statements per batch), the
+same outcome per session as ending them one by one, ``idp_logout_end_sessions``, and two nodes at once
+on PostgreSQL ending each session exactly once."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+from django_idp_logout import api, signals
+from django_idp_logout.models import (
+    BackchannelNotification,
+    EndReason,
+    SessionClient,
+    SessionToken,
+    UserSession,
+)
+from django_idp_logout.services.sessions import add_client, iter_end_sessions
+from tests.test_sessions import bind_many, live_tokens
+
+pytestmark = pytest.mark.django_db
+
+AccessToken = get_access_token_model()
+RefreshToken = get_refresh_token_model()
+
+
+@pytest.fixture
+def portal(application_factory, logout_settings_factory):
+    """A coordinated client with a back-channel URI (nothing is sent: delivery runs after commit)."""
+    app = application_factory(client_id="portal")
+    logout_settings_factory(
+        app, coordinate_lifetime_with_user_session=True, backchannel_logout_uri="https://rp.example.com/bc"
+    )
+    return app
+
+
+@pytest.fixture
+def wiki(application_factory, logout_settings_factory):
+    """An uncoordinated client without back-channel: its tokens outlive the session."""
+    app = application_factory(client_id="wiki")
+    logout_settings_factory(app, coordinate_lifetime_with_user_session=False)
+    return app
+
+
+def make_sessions(user, count, *clients, tokens=2):
+    sessions = []
+    for _ in range(count):
+        user_session = UserSession.objects.create(user=user)
+        for client in clients:
+            add_client(user_session, client)
+            bind_many(user_session, client, tokens)
+        sessions.append(user_session)
+    return sessions
+
+
+def statements(callable_) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        callable_()
+    return len(captured.captured_queries)
+
+
+@pytest.fixture
+def no_delivery(settings):
+    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync"}  # runs after commit only: never in these tests
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_statements_per_batch_do_not_grow_with_the_sessions_in_it(user, portal):
+    """One batch of 3 or of 30 sessions (each: a client, two token triples, a back-channel
+    registration) costs the same statements; several batches cost that many times a constant."""
+
+    def end_all(batch_size):
+        return lambda: api.end_sessions(UserSession.objects.active(), batch_size=batch_size)
+
+    make_sessions(user, 3, portal)
+    small = statements(end_all(100))
+    make_sessions(user, 30, portal)
+    large = statements(end_all(100))
+    assert small == large
+    make_sessions(user, 30, portal)
+    three_batches = statements(end_all(10))
+    make_sessions(user, 60, portal)
+    six_batches = statements(end_all(10))
+    per_batch = (six_batches - three_batches) // 3
+    assert six_batches - three_batches == 3 * per_batch
+    # savepoint pair, claim, mark ended, clients, 6 revocation statements, per-session counts, outbox,
+    # and the look for the (one) user's tokens from before the app (REVOKE_UNBOUND_TOKENS)
+    assert per_batch <= 14
+    assert three_batches == 3 * per_batch + (large - per_batch)
+    assert UserSession.objects.active().count() == 0
+    assert BackchannelNotification.objects.count() == 123
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_a_batch_ends_each_session_as_ending_it_alone_would(
+    user, other_user, portal, wiki, django_capture_on_commit_callbacks
+):
+    ended_signals, revoked_signals = [], []
+
+    def on_ended(sender, user_session, reason, **kwargs):
+        ended_signals.append((user_session.pk, reason))
+
+    def on_revoked(sender, user_session, client_ids, counts, **kwargs):
+        revoked_signals.append((user_session.pk, client_ids, counts))
+
+    signals.session_ended.connect(on_ended, dispatch_uid="test-bulk-ended")
+    signals.tokens_revoked.connect(on_revoked, dispatch_uid="test-bulk-revoked")
+    try:
+        both = make_sessions(user, 2, portal, wiki, tokens=2)
+        portal_only = make_sessions(user, 1, portal, tokens=3)
+        bystander = make_sessions(other_user, 1, portal, wiki)[0]
+        already = make_sessions(user, 1, portal)[0]
+        api.end_session(user_session=already, reason=EndReason.USER_LOGOUT)
+        ended_signals.clear(), revoked_signals.clear()
+        BackchannelNotification.objects.all().delete()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            result = api.end_sessions(api.query_sessions(user=user, active=None), reason=EndReason.TERMINATED)
+    finally:
+        signals.session_ended.disconnect(dispatch_uid="test-bulk-ended")
+        signals.tokens_revoked.disconnect(dispatch_uid="test-bulk-revoked")
+
+    targets = [*both, *portal_only]
+    assert sorted(r.user_session.pk for r in result) == sorted(s.pk for s in targets)
+    assert all(r.ended_now and r.revoked_client_ids == ["portal"] for r in result)
+    counts = {r.user_session.pk: r.counts.as_dict() for r in result}
+    two = {"refresh_tokens": 2, "access_tokens": 2, "id_tokens": 2, "grants": 0}
+    three = {"refresh_tokens": 3, "access_tokens": 3, "id_tokens": 3, "grants": 0}
+    assert counts == {both[0].pk: two, both[1].pk: two, portal_only[0].pk: three}
+    for user_session in targets:
+        user_session.refresh_from_db()
+        assert user_session.end_reason == EndReason.TERMINATED
+        assert live_tokens(portal, user_session) == (0, 0, 0)
+    for user_session in both:
+        assert live_tokens(wiki, user_session) == (2, 2, 2)  # uncoordinated: kept
+    assert live_tokens(portal, bystander) == (2, 2, 2)  # another user's session: untouched
+    # no binding points at a deleted token
+    assert not SessionToken.objects.filter(
+        access_token__isnull=True, id_token__isnull=True, refresh_token__isnull=True, grant__isnull=True
+    ).exists()
+    assert sorted(BackchannelNotification.objects.values_list("user_session_id", "application_id")) == sorted(
+        (s.pk, portal.pk) for s in targets
+    )
+    by_session = {r.user_session.pk: r.notification_ids for r in result}
+    for notification in BackchannelNotification.objects.all():
+        assert by_session[notification.user_session_id] == [notification.pk]
+    # after commit, one signal of each kind per session, with that session's own counts
+    assert sorted(ended_signals) == sorted((s.pk, EndReason.TERMINATED) for s in targets)
+    assert sorted((pk, ids, c) for pk, ids, c in revoked_signals) == sorted(
+        (pk, ["portal"], c) for pk, c in counts.items()
+    )
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_signals_of_a_batch_fire_after_its_commit(user, portal, django_capture_on_commit_callbacks):
+    seen = []
+
+    def record(sender, user_session, **kwargs):
+        seen.append(user_session.pk)
+
+    signals.session_ended.connect(record, dispatch_uid="t-after")
+    try:
+        make_sessions(user, 3, portal)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            api.end_sessions(UserSession.objects.all())
+        assert seen == [] and len(callbacks) == 1  # one hook for the batch, nothing sent before commit
+        callbacks[0]()
+        assert len(seen) == 3
+    finally:
+        signals.session_ended.disconnect(dispatch_uid="t-after")
+
+
+def test_end_sessions_accepts_a_list_and_a_sliced_queryset(user, portal, no_delivery):
+    sessions = make_sessions(user, 5, portal, tokens=1)
+    assert len(api.end_sessions(sessions[:2], batch_size=1)) == 2
+    assert len(api.end_sessions(UserSession.objects.order_by("pk")[:4])) == 2  # two of the four were ended
+    assert UserSession.objects.active().count() == 1
+    with pytest.raises(ValueError):
+        api.end_sessions(sessions, batch_size=0)
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_command_ends_a_users_sessions_only(user, other_user, portal, capsys):
+    mine = make_sessions(user, 3, portal, tokens=1)
+    theirs = make_sessions(other_user, 2, portal, tokens=1)
+    call_command("idp_logout_end_sessions", "--user", "alice", "--batch-size", "2", "-v", "2")
+    out = capsys.readouterr().out
+    assert "3 active sessions to end, 2 per batch." in out
+    assert "… 2 / 3 ended" in out and "Ended 3 sessions in" in out
+    assert {s.pk for s in UserSession.objects.ended()} == {s.pk for s in mine}
+    assert UserSession.objects.active().count() == len(theirs)
+    assert set(UserSession.objects.ended().values_list("end_reason", flat=True)) == {EndReason.TERMINATED}
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_command_ends_every_session_of_a_compromised_client(user, other_user, portal, wiki, capsys):
+    with_portal = make_sessions(user, 2, portal, wiki, tokens=1) + make_sessions(other_user, 1, portal)
+    wiki_only = make_sessions(user, 2, wiki, tokens=1)
+    call_command("idp_logout_end_sessions", "--client", "portal", "--queue-only")
+    assert {s.pk for s in UserSession.objects.ended()} == {s.pk for s in with_portal}
+    assert all(UserSession.objects.get(pk=s.pk).ended_at is None for s in wiki_only)
+    assert BackchannelNotification.objects.count() == 3
+    assert "Notifications queued" in capsys.readouterr().out
+
+
+def test_command_all_and_its_errors(user, portal, no_delivery):
+    make_sessions(user, 4, portal, tokens=0)
+    for args, message in [
+        ((), "Say which sessions"),
+        (("--all", "--user", "alice"), "cannot be combined"),
+        (("--user", "nobody"), "No user 'nobody'"),
+        (("--client", "nope"), "No client 'nope'"),
+        (("--all", "--batch-size", "0"), "--batch-size"),
+    ]:
+        with pytest.raises(CommandError, match=message):
+            call_command("idp_logout_end_sessions", *args)
+    assert UserSession.objects.active().count() == 4
+    call_command("idp_logout_end_sessions", "--all", "--reason", "session_expiration")
+    assert set(UserSession.objects.values_list("end_reason", flat=True)) == {EndReason.SESSION_EXPIRATION}
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_an_interrupted_run_keeps_its_committed_batches_and_the_next_run_ends_the_rest(user, portal):
+    """Killed after its first batch: that batch is ended (with its notifications), the rest untouched;
+    running again ends only the rest, and nothing is queued twice."""
+    make_sessions(user, 5, portal, tokens=1)
+    batches = iter_end_sessions(UserSession.objects.all(), reason=EndReason.TERMINATED, batch_size=2)
+    first = next(batches)
+    batches.close()  # the process stops here
+    assert len(first) == 2
+    assert UserSession.objects.ended().count() == 2
+    assert BackchannelNotification.objects.count() == 2
+    call_command("idp_logout_end_sessions", "--all", "--batch-size", "2")
+    assert UserSession.objects.active().count() == 0
+    assert (
+        Counter(BackchannelNotification.objects.values_list("user_session_id", flat=True)).most_common(1)[0][
+            1
+        ]
+        == 1
+    )
+    assert BackchannelNotification.objects.count() == 5
+
+
+# --- several nodes at once ------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_nodes_ending_everything_at_once_end_each_session_exactly_once(
+    user, portal, application_factory, logout_settings_factory, settings
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks and SKIP LOCKED (CI's PostgreSQL pass)")
+    settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "sync"}
+    second = application_factory(client_id="second")
+    logout_settings_factory(
+        second,
+        coordinate_lifetime_with_user_session=False,
+        backchannel_logout_uri="https://rp2.example.com/bc",
+    )
+    sessions = make_sessions(user, 120, portal, second, tokens=1)
+    ended_by: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    errors = []
+
+    def record(sender, user_session, **kwargs):
+        with lock:
+            ended_by.append((threading.current_thread().name, user_session.pk))
+
+    signals.session_ended.connect(record, dispatch_uid="test-two-nodes")
+    barrier = threading.Barrier(2)
+
+    def node():
+        try:
+            barrier.wait()
+            for _ in iter_end_sessions(
+                UserSession.objects.all(),
+                reason=EndReason.TERMINATED,
+                batch_size=7,
+                share_work=True,
+                dispatch=False,
+            ):
+                pass
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=node, name=f"node{i}") for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        signals.session_ended.disconnect(dispatch_uid="test-two-nodes")
+    assert errors == []
+    assert sorted(pk for _, pk in ended_by) == sorted(s.pk for s in sessions)  # each ended once
+    assert {name for name, _ in ended_by} == {"node0", "node1"}  # and the work was shared
+    pairs = Counter(BackchannelNotification.objects.values_list("user_session_id", "application_id"))
+    assert len(pairs) == 240 and set(pairs.values()) == {1}
+    assert UserSession.objects.active().count() == 0
+    assert live_tokens(portal) == (0, 0, 0)
+    assert SessionClient.objects.count() == 240
+    assert (
+        RefreshToken.objects.filter(revoked__isnull=True, application=second).count() == 120
+    )  # not coordinated
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_a_batch_looks_once_for_every_users_tokens_from_before_the_app(portal, django_user_model):
+    """Sessions of many users: one look-up for their unbound tokens per batch, not one per user; the
+    users who have such tokens lose those of coordinated clients, counted with their session."""
+    from tests.test_adoption_unbound import make_unbound, unbound
+
+    def sessions_of_new_users(count):
+        start = django_user_model.objects.count()
+        users = [django_user_model.objects.create(username=f"u{start + i}") for i in range(count)]
+        return [UserSession.objects.create(user=u) for u in users], users
+
+    sessions_of_new_users(2)
+    few = statements(lambda: api.end_sessions(UserSession.objects.active()))
+    sessions_of_new_users(12)
+    many = statements(lambda: api.end_sessions(UserSession.objects.active()))
+    assert few == many
+
+    sessions, users = sessions_of_new_users(3)
+    make_unbound(users[0], portal, 2)
+    make_unbound(users[2], portal, 1)
+    result = {r.user_session.pk: r for r in api.end_sessions(UserSession.objects.active())}
+    assert unbound(portal) == (0, 0, 0)
+    assert result[sessions[0].pk].counts.access_tokens == 2 and result[sessions[0].pk].revoked_client_ids == [
+        "portal"
+    ]
+    assert result[sessions[1].pk].revoked_client_ids == []
+    assert result[sessions[2].pk].counts.refresh_tokens == 1
