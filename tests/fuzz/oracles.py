@@ -86,3 +86,12 @@ def check_unchanged_on_refusal(response, before: tuple) -> None:
     """Oracle 4: a refused request (4xx) changed nothing."""
     if 400 <= response.status_code < 500:
         assert state_snapshot() == before, f"state changed on a {response.status_code}"
+
+
+def check_request(send, *, registered_redirects: set[str] | frozenset[str] = frozenset()):
+    """Send one request (``send()`` returns the response) and apply all four oracles to it."""
+    before = state_snapshot()
+    response = send()
+    check_response(response, registered_redirects=registered_redirects)
+    check_unchanged_on_refusal(response, before)
+    return response

@@ -161,3 +161,18 @@ odd_bodies = st.one_of(
     st.tuples(st.just("application/x-www-form-urlencoded; charset=utf-16"), st.binary(max_size=64)),
     st.tuples(st.just(""), st.binary(max_size=64)),
 )
+
+
+#: What a back-channel receiver may be sent instead of one form-encoded ``logout_token``.
+backchannel_bodies = st.one_of(
+    odd_bodies, query_string(["logout_token"]).map(lambda q: ("application/x-www-form-urlencoded", q))
+)
+
+
+def frontchannel_queries(issuer: str) -> st.SearchStrategy[str]:
+    """Front-channel logout queries: any parameters, or the right ``iss`` (often) with a hostile ``sid``."""
+    iss = st.one_of(st.just(encoded(issuer)), query_value())
+    return st.one_of(
+        query_string(["iss", "sid"]),
+        st.tuples(iss, query_value()).map(lambda p: f"iss={p[0]}&sid={p[1]}"),
+    )
