@@ -60,6 +60,15 @@ LOWEST_STACK = ("4.2", "3.11", "sqlite")
 LOWEST_DEPENDENCIES = ["django-oauth-toolkit==3.4.1", "oauthlib==3.3.0"]
 
 
+def _tags(stack: tuple[str, str, str]) -> list[str]:
+    """``matrix``: every stack but the default one; ``lane1``/``lane2`` split them in two halves that
+    .ci/run runs side by side (one per core), each with its own test databases."""
+    if stack == DEFAULT_STACK:
+        return []
+    matrix = [s for s in STACKS if s != DEFAULT_STACK]
+    return ["matrix", f"lane{matrix.index(stack) % 2 + 1}"]
+
+
 def _session_id(django: str, python: str, database: str) -> str:
     return f"dj{django.replace('.', '')}-py{python.replace('.', '')}-{database}"
 
@@ -68,7 +77,7 @@ def _session_id(django: str, python: str, database: str) -> str:
 @nox.parametrize(
     ("django", "python", "database"),
     [
-        nox.param(*stack, id=_session_id(*stack), tags=[] if stack == DEFAULT_STACK else ["matrix"])
+        nox.param(*stack, id=_session_id(*stack), tags=_tags(stack))
         for stack in STACKS
     ],
 )
