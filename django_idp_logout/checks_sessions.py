@@ -70,7 +70,10 @@ def check_session_settings(app_configs=None, **kwargs):
                 id="django_idp_logout.E205",
             )
         )
-    errors.extend(_check_scope(user.get("SESSIONS_API_SCOPE", DEFAULTS["SESSIONS_API_SCOPE"])))
+    if "SESSIONS_API_SCOPE" in user:
+        # Only a project that names the scope says it offers the API; by default the API is simply
+        # unreachable until the scope exists in OAUTH2_PROVIDER["SCOPES"], and that needs no warning.
+        errors.extend(_check_scope(user["SESSIONS_API_SCOPE"]))
     return errors
 
 

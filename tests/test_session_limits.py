@@ -189,6 +189,9 @@ def test_bad_values_of_the_other_settings(settings, settings_value, expected):
 
 def test_scope_missing_from_dot_names_the_fix(settings):
     settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "SCOPES": {"openid": "OpenID Connect"}}
+    # A project that does not name the scope does not offer the API: nothing to warn about.
+    assert checks_sessions.check_session_settings() == []
+    settings.IDP_LOGOUT = {"SESSIONS_API_SCOPE": "sessions"}
     (warning,) = checks_sessions.check_session_settings()
     assert isinstance(warning, Warning) and warning.id == "django_idp_logout.W201"
     assert 'Add "sessions" to OAUTH2_PROVIDER["SCOPES"]' in warning.hint
