@@ -88,8 +88,9 @@ def test_statements_per_batch_do_not_grow_with_the_sessions_in_it(user, portal):
     per_batch = (six_batches - three_batches) // 3
     assert six_batches - three_batches == 3 * per_batch
     # savepoint pair, claim, mark ended, clients, 6 revocation statements, per-session counts, outbox,
-    # and the look for the (one) user's tokens from before the app (REVOKE_UNBOUND_TOKENS)
-    assert per_batch <= 14
+    # and the look for the (one) user's tokens from before the app (REVOKE_UNBOUND_TOKENS);
+    # MySQL/MariaDB: 2 more to turn the per-statement foreign key checks off and on around the deletes
+    assert per_batch <= (14 if connection.features.can_defer_constraint_checks else 16)
     assert three_batches == 3 * per_batch + (large - per_batch)
     assert UserSession.objects.active().count() == 0
     assert BackchannelNotification.objects.count() == 123

@@ -22,6 +22,10 @@ def test_draining_a_busy_pool_at_exit_sends_every_queued_hand_off(
     """Both workers are busy with held POSTs while more hand-offs wait in the queue; the exit drain
     (``wait_idle``) starts before they run. Every notification must still be sent, none left pending.
     Before the fix the queued hand-offs raised "cannot schedule new futures after shutdown"."""
+    if connection.vendor == "sqlite":
+        # The pool's jobs claim and record their rows from their own threads: SQLite's shared in-memory
+        # test database refuses concurrent writers ("table is locked") instead of waiting.
+        pytest.skip("threads writing at once need a server database (CI's PostgreSQL and MariaDB passes)")
     settings.IDP_LOGOUT = {
         "BACKCHANNEL_DELIVERY": "thread",
         "BACKCHANNEL_THREADS": 2,
@@ -58,11 +62,6 @@ def test_draining_a_busy_pool_at_exit_sends_every_queued_hand_off(
     # Every hand-off ran (none refused with "cannot schedule new futures after shutdown") and had
     # finished when the drain returned.
     assert all(h.done() for h in handoffs)
-    assert not [h.exception() for h in handoffs if isinstance(h.exception(), RuntimeError)]
-    if connection.vendor == "sqlite":
-        # SQLite's shared in-memory test database refuses concurrent writers ("table is locked") instead
-        # of waiting; the outcome of each send is checked on PostgreSQL.
-        return
     assert [h.exception() for h in handoffs if h.exception()] == []
     outcomes = list(BackchannelNotification.objects.values_list("uri", "status", "attempts", "last_error"))
     assert [o for o in outcomes if o[1] != NotificationStatus.DELIVERED] == []
