@@ -15,7 +15,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q
 from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
-from ..models import BackchannelNotification, NotificationStatus
+from ..models import BackchannelCircuit, BackchannelNotification, NotificationStatus
 
 Application = get_application_model()
 WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
@@ -55,7 +55,7 @@ class DeliveryStatus:
     generated_at: datetime
     due: int
     not_due: int  # pending, next attempt later: in flight (claimed) or waiting for a retry
-    in_flight: int | None  # claimed by a worker now; None where the outbox does not record claims
+    in_flight: int  # claimed by a worker now
     oldest_due_age_seconds: float | None
     failed_last_hour: int
     failed_last_day: int
@@ -78,17 +78,9 @@ def _isoformat(value):
     return value
 
 
-def _has_field(name: str) -> bool:
-    return any(f.name == name for f in BackchannelNotification._meta.get_fields())
-
-
 def paused_until_by_application() -> dict[int, datetime]:
     """Clients whose back-channel circuit is open (paused). The per-client circuit breaker keeps its
-    state in ``BackchannelCircuit.paused_until``; without that model (older releases) nothing is paused."""
-    try:
-        from ..models import BackchannelCircuit  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
+    state in ``BackchannelCircuit.paused_until``."""
     return dict(
         BackchannelCircuit.objects.filter(paused_until__gt=timezone.now()).values_list(
             "application_id", "paused_until"
@@ -109,11 +101,7 @@ def delivery_status(*, now: datetime | None = None, client_limit: int = 200) -> 
         failed_last_hour=Count("pk", filter=failed & Q(created_at__gte=hour_ago)),
         failed_last_day=Count("pk", filter=failed & Q(created_at__gte=day_ago)),
         oldest_due=Min("created_at", filter=due),
-        **(
-            {"in_flight": Count("pk", filter=pending & Q(next_attempt_at__gt=now) & ~Q(claim_token=""))}
-            if _has_field("claim_token")
-            else {}
-        ),
+        in_flight=Count("pk", filter=pending & Q(next_attempt_at__gt=now) & ~Q(claim_token="")),
     )
     paused = paused_until_by_application()
     window = {
@@ -144,7 +132,7 @@ def delivery_status(*, now: datetime | None = None, client_limit: int = 200) -> 
         generated_at=now,
         due=totals["due"],
         not_due=totals["not_due"],
-        in_flight=totals.get("in_flight"),
+        in_flight=totals["in_flight"],
         oldest_due_age_seconds=(now - oldest).total_seconds() if oldest else None,
         failed_last_hour=totals["failed_last_hour"],
         failed_last_day=totals["failed_last_day"],

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             return
         write = self.stdout.write
         write(f"Back-channel delivery at {status.generated_at:%Y-%m-%d %H:%M:%S %Z}")
-        in_flight = "" if status.in_flight is None else f" ({status.in_flight} in flight)"
+        in_flight = f" ({status.in_flight} in flight)"
         write(f"  due now:                 {status.due}")
         write(f"  oldest due waits:        {_seconds(status.oldest_due_age_seconds)}")
         write(f"  not due yet:             {status.not_due}{in_flight} (in flight or waiting to retry)")
