@@ -76,10 +76,7 @@ def _session_id(django: str, python: str, database: str) -> str:
 @nox.session
 @nox.parametrize(
     ("django", "python", "database"),
-    [
-        nox.param(*stack, id=_session_id(*stack), tags=_tags(stack))
-        for stack in STACKS
-    ],
+    [nox.param(*stack, id=_session_id(*stack), tags=_tags(stack)) for stack in STACKS],
 )
 def tests(session: nox.Session, django: str, database: str) -> None:
     """The whole suite except the browser tests, on one stack; extra arguments go to pytest."""

@@ -32,4 +32,3 @@ def test_every_include_in_the_readme_names_an_existing_file():
     blocks = included_blocks()
     assert len(blocks) >= 5
     assert all((REPO / path).is_file() for path in blocks)
-
