@@ -1,5 +1,6 @@
 """Admin: sessions (list, search, end one or many), a user's sessions inline on the project's user page,
-and per-client logout options inline on DOT's Application page."""
+per-client logout options inline on DOT's Application page, the back-channel outbox (with the delivery
+summary), and the per-client circuit breaker (see which clients are paused and why, resume them)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,8 +22,8 @@ from django.utils.translation import ngettext
 from oauth2_provider.models import get_application_model
 
 from .conf import app_settings
-from .models import BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
-from .services.outbox import dispatch, retry_now
+from .models import BackchannelCircuit, BackchannelNotification, ClientLogoutSettings, EndReason, UserSession
+from .services.outbox import close_circuits, dispatch, retry_now
 from .services.sessions import end_session, end_sessions
 from .services.status import delivery_status
 
@@ -389,8 +391,17 @@ class BackchannelNotificationAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        # The same summary as ``manage.py idp_logout_status``, above the list.
-        extra_context = {**(extra_context or {}), "delivery_status": delivery_status(client_limit=20)}
+        # The same summary as ``manage.py idp_logout_status``, above the list; its paused clients link to
+        # their circuits for those who may see them.
+        circuits = self.admin_site._registry.get(BackchannelCircuit)
+        extra_context = {
+            **(extra_context or {}),
+            "delivery_status": delivery_status(client_limit=20),
+            "paused_clients_url": f"{reverse('admin:django_idp_logout_backchannelcircuit_changelist')}"
+            f"?{CircuitStateFilter.parameter_name}=paused"
+            if circuits is not None and circuits.has_view_or_change_permission(request)
+            else None,
+        }
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description=_("Retry now"), permissions=["change"])
@@ -401,5 +412,108 @@ class BackchannelNotificationAdmin(admin.ModelAdmin):
             request,
             ngettext("%(count)d notification queued.", "%(count)d notifications queued.", len(ids))
             % {"count": len(ids)},
+            messages.SUCCESS,
+        )
+
+
+class CircuitStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("paused", _("Paused")), ("sending", _("Not paused"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "paused":
+            return queryset.filter(paused_until__gt=now)
+        if self.value() == "sending":
+            return queryset.exclude(paused_until__gt=now)
+        return queryset
+
+
+#: What closing a circuit resets (its history entry names these fields).
+CIRCUIT_RESET_FIELDS = ("paused_until", "consecutive_failures", "pauses")
+
+
+@admin.register(BackchannelCircuit)
+class BackchannelCircuitAdmin(admin.ModelAdmin):
+    """Back-channel circuits, one per client that failed: which clients are paused, until when, why
+    (the last error), and how many failures or pauses in a row. The worker writes them; an operator only
+    resumes a client now (the action), e.g. once its team says the endpoint is back.
+
+    Read-only otherwise: a circuit is never added or edited by hand. Deleting stays allowed (Django's
+    delete permission): a circuit is only a record of failures, deleting it closes it as the action does
+    (minus the last error; the next failure starts a fresh row), and refusing it would refuse deleting the
+    client itself in the admin, which checks this permission for the circuit that goes with it."""
+
+    list_display = ("client", "state", "consecutive_failures", "pauses", "error", "updated")
+    list_filter = (CircuitStateFilter,)
+    search_fields = ("application__client_id", "application__name")
+    readonly_fields = (
+        "application",
+        "paused_until",
+        "consecutive_failures",
+        "pauses",
+        "last_error",
+        "updated_at",
+    )
+    ordering = (F("paused_until").desc(nulls_last=True), "-updated_at")
+    actions = ["resume_clients"]
+    list_select_related = ("application",)
+
+    class Media:
+        css = {"all": ["django_idp_logout/admin.css"]}
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # A circuit's page is the read-only view; the change permission itself grants the action.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    @admin.display(description=_("client"), ordering="application__client_id")
+    def client(self, obj):
+        return str(obj.application)
+
+    @admin.display(description=_("state"), ordering="paused_until")
+    def state(self, obj):
+        if obj.paused_until is None:
+            return _("sending")
+        if obj.paused_until > timezone.now():
+            return _("paused until %(time)s") % {"time": short_datetime(obj.paused_until)}
+        return _("pause over: next attempt decides")
+
+    @admin.display(description=_("last error"), ordering="last_error")
+    def error(self, obj):
+        if not obj.last_error:
+            return "-"
+        return format_html(
+            '<span class="idp-logout-error" title="{}">{}</span>', obj.last_error, obj.last_error
+        )
+
+    @admin.display(description=_("updated"), ordering="updated_at")
+    def updated(self, obj):
+        return short_datetime(obj.updated_at)
+
+    @admin.action(description=_("Resume selected clients now (close their circuits)"), permissions=["change"])
+    def resume_clients(self, request, queryset):
+        circuits = close_circuits(queryset)
+        with translation.override(None):  # stored in English, shown translated (as the admin's own)
+            fields = [
+                str(BackchannelCircuit._meta.get_field(name).verbose_name) for name in CIRCUIT_RESET_FIELDS
+            ]
+        for circuit in circuits:
+            self.log_change(request, circuit, [{"changed": {"fields": fields}}])
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d client resumed: its due notifications go out with the next delivery run.",
+                "%(count)d clients resumed: their due notifications go out with the next delivery run.",
+                len(circuits),
+            )
+            % {"count": len(circuits)},
             messages.SUCCESS,
         )

@@ -337,11 +337,7 @@ class BackchannelCircuit(models.Model):
         verbose_name_plural = _("back-channel circuits")
 
     def __str__(self) -> str:
-        return (
-            f"{self.application_id}: paused until {self.paused_until}"
-            if self.paused_until
-            else str(self.application_id)
-        )
+        return str(self.application)  # the admin's titles and history name the client
 
 
 class UpstreamLogoutToken(models.Model):

@@ -2,10 +2,18 @@
 same outcome per session as ending them one by one, ``idp_logout_end_sessions``, and two nodes at once
 on PostgreSQL ending each session exactly once."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
+from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
@@ -247,6 +255,136 @@ def test_an_interrupted_run_keeps_its_committed_batches_and_the_next_run_ends_th
         == 1
     )
     assert BackchannelNotification.objects.count() == 5
+
+
+# --- a real process, killed half-way ----------------------------------------------------------------------
+
+
+def command_process(*args: str) -> subprocess.Popen:
+    """``python manage.py <args>`` in a process of its own, on this test's (committed) database."""
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": django_settings.SETTINGS_MODULE,
+        "IDP_DATABASE": "postgres",
+        "IDP_PG_NAME": database["NAME"],
+        "IDP_PG_HOST": database["HOST"] or "",
+        "IDP_PG_PORT": str(database["PORT"] or ""),
+        "IDP_PG_USER": database["USER"] or "",
+        "IDP_PG_PASSWORD": database["PASSWORD"] or "",
+    }
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def other_backends(waiting_on_a_lock=False) -> list[tuple[int, str]]:
+    """Other server processes on this test database: (pid, current statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+            "pg_backend_pid()" + (" AND wait_event_type = 'Lock'" if waiting_on_a_lock else "")
+        )
+        return cursor.fetchall()
+
+
+def poll(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.02)
+    return result
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_killed_mid_batch_leaves_whole_batches_and_the_next_run_ends_the_rest(
+    user, portal, application_factory, logout_settings_factory
+):
+    """``idp_logout_end_sessions`` as a real process, SIGKILLed while a batch is half-way (sessions
+    marked ended, tokens not revoked yet, nothing queued): the batches before it stay done, the killed
+    one is rolled back whole, and a second run ends the rest, each session once with one notification
+    per back-channel client.
+
+    To kill it at that exact point, the test holds a lock on one refresh token of a session in the
+    middle: the batch holding that session waits for it inside its transaction, after its UPDATE of
+    the sessions, before its revocations and its outbox INSERT."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "runs the command in a second process on the test database: SQLite's is in memory "
+            "(CI's PostgreSQL pass runs it)"
+        )
+    second = application_factory(client_id="second")
+    logout_settings_factory(
+        second,
+        coordinate_lifetime_with_user_session=False,
+        backchannel_logout_uri="https://rp2.example.com/bc",
+    )
+    batch_size, total = 4, 40
+    sessions = make_sessions(user, total, portal, second, tokens=1)
+    victim = sessions[total // 2]
+    args = (
+        "idp_logout_end_sessions",
+        "--all",
+        "--batch-size",
+        str(batch_size),
+        "--queue-only",
+        "--reason",
+        EndReason.SESSION_EXPIRATION,
+    )
+
+    locker = connections.create_connection("default")  # a second connection: another transaction
+    locker.set_autocommit(False)
+    with locker.cursor() as cursor:
+        token = RefreshToken.objects.get(application=portal, idp_logout_binding__user_session=victim)
+        table = connection.ops.quote_name(RefreshToken._meta.db_table)
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [token.pk])
+    process = command_process(*args)
+    try:
+
+        def stuck_after_a_commit():
+            assert process.poll() is None, process.stdout.read().decode()
+            waiting = other_backends(waiting_on_a_lock=True)
+            return waiting if waiting and UserSession.objects.ended().exists() else None
+
+        ((stuck_pid, statement),) = poll(
+            stuck_after_a_commit, 8, "a committed batch and one waiting for the lock"
+        )
+        assert RefreshToken._meta.db_table in statement  # the waiting batch is at its revocations
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(5) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+        locker.rollback()  # the orphaned server process goes on, finds its client gone, rolls back
+        locker.close()
+    poll(lambda: not other_backends(), 5, "the killed process's server side to roll back and end")
+
+    ended_first = dict(UserSession.objects.ended().values_list("pk", "ended_at"))
+    assert 0 < len(ended_first) < total and len(ended_first) % batch_size == 0  # whole batches only
+    assert victim.pk not in ended_first
+    notified = Counter(BackchannelNotification.objects.values_list("user_session_id", flat=True))
+    for user_session in sessions:
+        done = user_session.pk in ended_first
+        assert notified[user_session.pk] == (2 if done else 0)
+        assert live_tokens(portal, user_session) == ((0, 0, 0) if done else (1, 1, 1))
+
+    out = StringIO()
+    call_command(*args, stdout=out)
+    assert f"Ended {total - len(ended_first)} sessions" in out.getvalue()
+    assert UserSession.objects.active().count() == 0
+    assert set(UserSession.objects.values_list("end_reason", flat=True)) == {EndReason.SESSION_EXPIRATION}
+    assert dict(UserSession.objects.filter(pk__in=ended_first).values_list("pk", "ended_at")) == ended_first
+    pairs = Counter(BackchannelNotification.objects.values_list("user_session_id", "application_id"))
+    assert pairs == Counter({(s.pk, app.pk): 1 for s in sessions for app in (portal, second)})
+    assert live_tokens(portal) == (0, 0, 0)
+    assert live_tokens(second) == (total, total, total)  # not coordinated: kept
 
 
 # --- several nodes at once ------------------------------------------------------------------------------

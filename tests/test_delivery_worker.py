@@ -89,6 +89,10 @@ def test_a_client_that_keeps_failing_is_paused_and_its_notifications_stay_due(
     assert sum(dead.values_list("attempts", flat=True)) == 3  # the rest were given back unattempted
     circuit = BackchannelCircuit.objects.get(application=apps[dead_uri])
     assert circuit.paused_until > timezone.now() + timedelta(seconds=55)
+    # why: the error of its last attempt, shown in the admin's list of circuits
+    assert circuit.last_error and {circuit.last_error} == set(
+        dead.exclude(last_error="").values_list("last_error", flat=True)
+    )
     # While paused nobody claims them, even when due.
     dead.update(next_attempt_at=timezone.now())
     assert deliver_due()["due"] == 0
@@ -136,6 +140,63 @@ def test_a_delivery_closes_the_circuit(outbox, backchannel_receiver, settings):
     assert deliver_due() == {"due": 1, "delivered": 1, "failed": 0, "released": 0}
     circuit = BackchannelCircuit.objects.get(application=app)
     assert (circuit.consecutive_failures, circuit.pauses, circuit.paused_until) == (0, 0, None)
+
+
+def test_a_client_resumed_by_an_operator_is_sent_to_by_a_running_worker(
+    outbox, backchannel_receiver, settings
+):
+    """The worker pauses a client in memory too; closing its circuit in the database (the admin's
+    "resume" action) lifts that pause within a second or so, not when the pause would have ended."""
+    import asyncio
+
+    from django_idp_logout.delivery.sender import Limits
+    from django_idp_logout.delivery.worker import run_worker as raw
+    from django_idp_logout.services.outbox import Outbox, close_circuits
+
+    settings.IDP_LOGOUT = {
+        **BASE,
+        "BACKCHANNEL_CIRCUIT_FAILURES": 2,
+        "BACKCHANNEL_CIRCUIT_PAUSE": 600,
+        "BACKCHANNEL_CONCURRENCY_PER_CLIENT": 1,
+    }
+    backchannel_receiver.on("/flaky", statuses=[500, 500, 200])  # down twice, then back
+    app = outbox({backchannel_receiver.url("/flaky"): 5})[backchannel_receiver.url("/flaky")]
+    rows = BackchannelNotification.objects.filter(application=app)
+    holder, ready = {}, threading.Event()
+
+    async def main():
+        holder["loop"], holder["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        ready.set()
+        return await raw(
+            Outbox(), limits=Limits.from_settings(), batch=10, idle_wait=0.1, stop=holder["stop"]
+        )
+
+    worker = threading.Thread(target=lambda: holder.setdefault("totals", asyncio.run(main())))
+    worker.start()
+    try:
+        ready.wait(5)
+
+        def wait_for(condition, seconds):
+            deadline = time.monotonic() + seconds
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return condition()
+
+        assert wait_for(lambda: BackchannelCircuit.objects.filter(application=app, pauses=1).exists(), 5)
+        time.sleep(0.5)
+        assert len(backchannel_receiver.posts_to("/flaky")) == 2  # paused: nothing more is sent
+        resumed_at = time.monotonic()
+        assert [c.application_id for c in close_circuits(BackchannelCircuit.objects.all())] == [app.pk]
+        # The three never attempted go out at once; the two that failed wait for their retry (10 s).
+        assert wait_for(lambda: rows.filter(status=NotificationStatus.DELIVERED).count() == 3, 5), list(
+            rows.values_list("status", "attempts", "next_attempt_at")
+        )
+        assert time.monotonic() - resumed_at < 3
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        worker.join(10)
+    assert len(backchannel_receiver.posts_to("/flaky")) == 5  # 2 failed + 3 delivered, each once
+    assert holder["totals"].delivered == 3
 
 
 def test_a_stopped_worker_gives_back_what_it_claimed_but_did_not_send(outbox, backchannel_receiver, settings):

@@ -129,6 +129,12 @@ class Sender:
             self.outcomes.extend(Outcome(message, None) for message in queue)
         self.changed.set()
 
+    def resume(self, client: int) -> None:
+        """Lift this process's pause of ``client`` early (its circuit was closed elsewhere)."""
+        self.paused_until.pop(client, None)
+        self.failures.pop(client, None)
+        self.changed.set()
+
     def release_all(self) -> None:
         """Give back everything not started yet (shutdown)."""
         for queue in self.queues.values():

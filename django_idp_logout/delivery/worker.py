@@ -5,6 +5,10 @@ them, ``report`` records what became of them and says which clients it paused) a
 report finished sends, claim as much as the limits leave room for, send, until stopped (or, with
 ``until_idle``, until nothing is due or in flight). Database work runs in one thread of its own, so
 the event loop never waits for it and Django's ORM stays in a synchronous context.
+
+A client the outbox pauses (its circuit opened) is paused in this process too; once a second the worker
+asks the source whether such a circuit was closed meanwhile (an operator's "resume" in the admin, or a
+delivery by another process) and lifts its own pause then.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from .http import open_session
 from .sender import Limits, Message, Outcome, Sender
 
 REPORT_TICK = 0.02  # seconds: let finished sends gather, so one UPDATE records many of them
+RESUME_CHECK = 1.0  # seconds between looks for circuits closed elsewhere while this worker pauses a client
 
 
 class Source(Protocol):
@@ -29,6 +34,9 @@ class Source(Protocol):
 
     def report(self, outcomes: list[Outcome]) -> dict[int, float]:
         """Record outcomes; returns clients paused by the circuit breaker -> seconds until due again."""
+
+    def resumed(self, clients: set[int]) -> set[int]:
+        """Of these clients, paused here, those whose circuit was closed since (resume them now)."""
 
     def close(self) -> None:
         """Release what the source holds in its thread (the database connection)."""
@@ -77,6 +85,23 @@ async def run_worker(
     async def in_database(function, *args):
         return await loop.run_in_executor(database, function, *args)
 
+    # Clients this worker pauses because the outbox opened their circuit. An operator may close a circuit
+    # early (admin action), or another process may deliver to the client: look now and then, so the
+    # pause held in this process does not outlast the one in the database.
+    paused_here: set[int] = set()
+    next_resume_check = loop.time() + RESUME_CHECK
+
+    async def resume_closed(sender: Sender) -> None:
+        nonlocal paused_here, next_resume_check
+        if not paused_here or loop.time() < next_resume_check:
+            return
+        next_resume_check = loop.time() + RESUME_CHECK
+        paused_here = {client for client in paused_here if sender.is_paused(client)}
+        if paused_here:
+            for client in await in_database(source.resumed, set(paused_here)):
+                sender.resume(client)
+                paused_here.discard(client)
+
     async def report(sender: Sender) -> int:
         outcomes = sender.take_outcomes()
         if not outcomes:
@@ -85,6 +110,7 @@ async def run_worker(
         for client, seconds in paused.items():
             sender.pause(client, seconds)
             totals.paused_clients.add(client)
+            paused_here.add(client)
         totals.add(outcomes)
         if progress is not None:
             progress(totals)
@@ -102,6 +128,7 @@ async def run_worker(
                     await sender.drain()
                     await report(sender)
                     break
+                await resume_closed(sender)
                 room = 2 * limits.concurrency - sender.buffered()
                 wanted = min(batch, room)
                 claimed: list[Message] = []

@@ -138,6 +138,7 @@ class Outbox:
         delivered: dict[int, list[BackchannelNotification]] = defaultdict(list)
         released: list[int] = []
         per_client: dict[int, list[bool]] = defaultdict(list)
+        last_error: dict[int, str] = {}
         for outcome in outcomes:
             row = self.claimed.pop(outcome.message.notification_id, None)
             if row is None:
@@ -156,6 +157,7 @@ class Outbox:
                 )
                 row.last_error = ""
             else:
+                last_error[row.application_id] = result.error[:255]
                 self._failed(row, result.status_code, result.error[:255], now=now)
         for status_code, rows in delivered.items():
             BackchannelNotification.objects.filter(pk__in=[row.pk for row in rows]).update(
@@ -174,7 +176,7 @@ class Outbox:
                 signals.backchannel_logout_delivered.send(
                     sender=BackchannelNotification, notification=row, status_code=status_code
                 )
-        return _update_circuits(per_client, now)
+        return _update_circuits(per_client, last_error, now)
 
     def _failed(self, row, status_code, error: str, *, final: bool = False, now=None) -> None:
         now = now or timezone.now()
@@ -191,6 +193,17 @@ class Outbox:
             sender=BackchannelNotification, notification=row, error=error, final=final
         )
 
+    def resumed(self, clients: set[int]) -> set[int]:
+        """Of ``clients`` (paused by this worker after a report said so), those whose circuit has been
+        closed since: an operator resumed them (admin action) or another process delivered to them."""
+        if not clients:
+            return set()
+        return set(
+            BackchannelCircuit.objects.filter(
+                application_id__in=clients, paused_until=None, pauses=0
+            ).values_list("application_id", flat=True)
+        )
+
     def close(self) -> None:
         connections.close_all()
 
@@ -199,9 +212,10 @@ def _lease_seconds() -> int:
     return app_settings.BACKCHANNEL_TIMEOUT * 2 + 30
 
 
-def _update_circuits(per_client: dict[int, list[bool]], now) -> dict[int, float]:
-    """Close the circuit of clients that accepted a token; count failures in a row of the others and
-    open their circuit (pause them) at ``BACKCHANNEL_CIRCUIT_FAILURES``."""
+def _update_circuits(per_client: dict[int, list[bool]], last_error: dict[int, str], now) -> dict[int, float]:
+    """Close the circuit of clients that accepted a token; count failures in a row of the others, keep
+    their last error (shown in the admin: why a client is paused), and open their circuit (pause them)
+    at ``BACKCHANNEL_CIRCUIT_FAILURES``."""
     healthy = [client for client, results in per_client.items() if any(results)]
     if healthy:
         BackchannelCircuit.objects.filter(application_id__in=healthy).exclude(
@@ -215,6 +229,7 @@ def _update_circuits(per_client: dict[int, list[bool]], now) -> dict[int, float]
         with transaction.atomic(using=_database()):
             circuit, _ = BackchannelCircuit.objects.select_for_update().get_or_create(application_id=client)
             circuit.consecutive_failures += trailing
+            circuit.last_error = last_error.get(client, circuit.last_error)
             circuit.updated_at = now
             if circuit.consecutive_failures >= app_settings.BACKCHANNEL_CIRCUIT_FAILURES:
                 circuit.pauses += 1
@@ -300,6 +315,24 @@ def run_worker(
             stop_on_signals=stop_on_signals,
         )
     )
+
+
+def close_circuits(queryset) -> list[BackchannelCircuit]:
+    """Resume clients now (admin action): close the given circuits that are open or counting failures
+    (no pause, no failures or pauses in a row), so their due notifications are claimed again at once.
+    The last error stays as the record of why they were paused. Returns the circuits that changed."""
+    ids = list(queryset.values_list("pk", flat=True))
+    with transaction.atomic(using=_database()):  # a worker's report may be updating the same rows
+        changed = list(
+            BackchannelCircuit.objects.select_for_update()
+            .filter(pk__in=ids)
+            .exclude(consecutive_failures=0, pauses=0, paused_until=None)
+            .values_list("pk", flat=True)
+        )
+        BackchannelCircuit.objects.filter(pk__in=changed).update(
+            consecutive_failures=0, pauses=0, paused_until=None, updated_at=timezone.now()
+        )
+    return list(BackchannelCircuit.objects.filter(pk__in=changed).select_related("application"))
 
 
 def retry_now(queryset) -> list[int]:
