@@ -199,10 +199,17 @@ class UserSessionAdmin(EndSessionMixin, admin.ModelAdmin):
     def has_end_permission(self, request) -> bool:
         return may_end_sessions(request)
 
-    def has_delete_permission(self, request, obj=None):
-        # Deleting would bypass end_session (no revocation, no notification, bindings lost): sessions
-        # are ended with the action below and removed later by idp_logout_cleanup.
-        return False
+    # Deleting a session here would bypass end_session (no revocation, no notification, bindings lost):
+    # sessions are ended with the action or the button and removed later by idp_logout_cleanup. The
+    # delete permission itself stays Django's, because the admin checks it for every row a delete
+    # cascades to: refusing it would refuse deleting a user (or a client) who has sessions.
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)

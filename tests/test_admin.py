@@ -495,3 +495,17 @@ def test_sessions_cannot_be_deleted_from_the_admin(admin_client, user):
         == 403
     )
     assert UserSession.objects.filter(pk=user_session.pk).exists()
+
+
+def test_a_user_with_sessions_can_still_be_deleted_in_the_admin(admin_client, user):
+    """The admin checks the delete permission of every row a delete cascades to: sessions must not make
+    their user undeletable, even though a session alone cannot be deleted."""
+    from django.urls import reverse as url
+
+    from django_idp_logout.models import UserSession
+
+    UserSession.objects.create(user=user)
+    delete = url(f"admin:{user._meta.app_label}_{user._meta.model_name}_delete", args=[user.pk])
+    assert admin_client.get(delete).context["perms_lacking"] == set()
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert not UserSession.objects.filter(user_id=user.pk).exists()
