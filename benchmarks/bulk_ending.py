@@ -19,6 +19,7 @@ the client deleted, every refresh token revoked, exactly one notification per se
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
@@ -57,12 +58,20 @@ def bench_settings():
 
 
 def switch_off_sending() -> None:
+    """No hand-off to delivery after each batch's commit: the outbox rows are written, nobody sends them.
+    The hand-off is ``services.outbox.dispatch`` in this tree (looked up at each commit) and
+    ``delivery.dispatch`` in the code before set-based ending; whichever exists is replaced."""
     import django_idp_logout.delivery as delivery
 
     delivery.dispatch = lambda ids: None
+    try:
+        import django_idp_logout.services.outbox as outbox
+    except ImportError:
+        return
+    outbox.dispatch = lambda ids: None
 
 
-def build(sessions: int) -> None:
+def build(sessions: int, sessions_per_user: int = 2) -> None:
     from django.contrib.auth import get_user_model
     from django.db import transaction
     from django.utils import timezone
@@ -82,7 +91,14 @@ def build(sessions: int) -> None:
         get_refresh_token_model(),
         get_id_token_model(),
     )
-    users = User.objects.bulk_create([User(username=f"bulk-{i}", password="!") for i in range(100)])
+    # People hold a few sessions each (the growth benchmark's 2 per user), not hundreds: the look for a
+    # user's tokens from before the app (REVOKE_UNBOUND_TOKENS) reads every live token of the batch's users.
+    user_count = max(1, -(-sessions // sessions_per_user))
+    users = []
+    for start in range(0, user_count, 5000):
+        users += User.objects.bulk_create(
+            [User(username=f"bulk-{i}", password="!") for i in range(start, min(start + 5000, user_count))]
+        )
     app = Application.objects.create(
         name="Bulk",
         client_id="bulk",
@@ -105,7 +121,9 @@ def build(sessions: int) -> None:
         with transaction.atomic():
             batch = UserSession.objects.bulk_create(
                 [
-                    UserSession(user=users[(offset + i) % 100], created_at=long_ago, last_activity=long_ago)
+                    UserSession(
+                        user=users[(offset + i) % user_count], created_at=long_ago, last_activity=long_ago
+                    )
                     for i in range(count)
                 ]
             )
@@ -203,6 +221,28 @@ def clean_up(sessions: int) -> float:
     return seconds
 
 
+def statement_kind(sql: str) -> str:
+    """A statement's verb and table, e.g. 'UPDATE oauth2_provider_refreshtoken'."""
+    words = sql.replace('"', " ").split()
+    verb = words[0].upper() if words else "?"
+    table = next((w for w in words[1:6] if "_" in w and w.upper() not in {"INTO", "FROM", "SET"}), "")
+    return f"{verb} {table}".strip()
+
+
+def print_time_split(statements: list[tuple[float, str]], commits: list[float], total: float) -> None:
+    """Seconds per kind of statement, COMMIT (deferred constraint checks) and the rest (Python)."""
+    per_kind: dict[str, list[float]] = {}
+    for seconds, sql in statements:
+        per_kind.setdefault(statement_kind(sql), []).append(seconds)
+    in_sql = sum(seconds for seconds, _ in statements) + sum(commits)
+    rows = sorted(((sum(v), len(v), k) for k, v in per_kind.items()), reverse=True)
+    rows.append((sum(commits), len(commits), "COMMIT"))
+    rows.append((total - in_sql, 0, "outside the database (Python, Django)"))
+    print(f"{'seconds':>9}  {'share':>6}  {'count':>6}  statement", file=sys.stderr)
+    for seconds, n, kind in rows:
+        print(f"{seconds:9.2f}  {seconds / total:6.1%}  {n:6}  {kind}", file=sys.stderr)
+
+
 def attach(args) -> None:
     """One node: run the command against the measurement's database, print when it ran."""
     from django.core.management import call_command
@@ -222,12 +262,31 @@ def attach(args) -> None:
         finally:
             slowest.append((time.perf_counter() - start, sql))
 
+    commits: list[float] = []
+    real_commit = connection._commit
+
+    def timed_commit():  # the deferred foreign-key checks run here, outside execute_wrapper
+        start = time.perf_counter()
+        try:
+            return real_commit()
+        finally:
+            commits.append(time.perf_counter() - start)
+
+    connection._commit = timed_commit
     with override_settings(IDP_LOGOUT=bench_settings()), connection.execute_wrapper(count):
         connection.ensure_connection()
+        profile_to = os.environ.get("BENCH_PROFILE")  # a cProfile output file per node
+        profiler = cProfile.Profile() if profile_to else None
         started = time.time()
+        if profiler:
+            profiler.enable()
         call_command("idp_logout_expire_sessions", batch_size=args.batch_size, stdout=open(os.devnull, "w"))
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_to}.{os.getpid()}")
         finished = time.time()
-    if os.environ.get("BENCH_SHOW_SQL"):  # the slowest statements, to stderr
+    if os.environ.get("BENCH_SHOW_SQL"):  # where the time went, then the slowest statements, to stderr
+        print_time_split(slowest, commits, finished - started)
         for seconds, sql in sorted(slowest, reverse=True)[:12]:
             print(f"{seconds * 1000:9.1f} ms  {sql[:300]}", file=sys.stderr)
     print(json.dumps({"started": started, "finished": finished, "statements": counter["n"]}))
@@ -247,7 +306,7 @@ def measure(args) -> None:
         call_command("migrate", verbosity=0)
         env = {"IDP_SQLITE_PATH": os.environ["IDP_SQLITE_PATH"]}
     try:
-        build(args.sessions)
+        build(args.sessions, args.sessions_per_user)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:  # what autovacuum does on a live system after the bulk load
                 cursor.execute("ANALYZE")
@@ -291,7 +350,9 @@ def measure(args) -> None:
             connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
 
 
-def run_measurement(code: Path, database: str, sessions: int, processes: int, batch_size: int) -> dict:
+def run_measurement(
+    code: Path, database: str, sessions: int, processes: int, batch_size: int, sessions_per_user: int = 2
+) -> dict:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         env["IDP_SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
@@ -303,6 +364,8 @@ def run_measurement(code: Path, database: str, sessions: int, processes: int, ba
             str(processes),
             "--batch-size",
             str(batch_size),
+            "--sessions-per-user",
+            str(sessions_per_user),
         ]
         out = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -316,6 +379,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--processes", default="1,2", help="nodes running the command at once, e.g. 1,2")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--sessions-per-user", type=int, default=2, help="sessions each user holds")
     parser.add_argument("--before", type=Path, help="a checkout of the code to compare with")
     parser.add_argument("--before-sessions", type=int, default=2000, help="sessions for the --before side")
     parser.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
@@ -342,7 +406,9 @@ def main(argv=None) -> None:
     sizes = {}
     for label, code, sessions, procs in runs:
         print(f"  [{label}] {sessions} sessions, {procs} process(es)...", flush=True)
-        result = run_measurement(code, args.database, sessions, procs, args.batch_size)
+        result = run_measurement(
+            code, args.database, sessions, procs, args.batch_size, args.sessions_per_user
+        )
         rate = result["sessions"] / result["seconds"]
         baseline = baseline or (rate if label == "before" else None)
         rows.append(

@@ -357,6 +357,44 @@ def test_absolute_expiry_through_the_command(user, application, oidc_login, sett
     assert session_of(browser).ended_at is not None
 
 
+@pytest.mark.parametrize(
+    ("timeouts", "order"),
+    [
+        ({"SESSION_IDLE_TIMEOUT": 600}, ("last_activity",)),
+        ({"SESSION_ABSOLUTE_TIMEOUT": 3600}, ("created_at",)),
+        ({"SESSION_IDLE_TIMEOUT": 600, "SESSION_ABSOLUTE_TIMEOUT": 3600}, ()),
+    ],
+)
+def test_expiry_claims_in_the_order_of_the_index_that_serves_its_timeout(user, settings, timeouts, order):
+    """The claim walks (ended_at, last_activity) or (ended_at, created_at) from the oldest instead of
+    letting PostgreSQL scan the session table for matches (docs/benchmarks.md, "Growth"); with both
+    timeouts either kind of expired session is still found."""
+    from django.db import connection as default_connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_idp_logout.services.expiry import claim_order, expire_sessions
+
+    settings.IDP_LOGOUT = timeouts
+    assert claim_order() == order
+    idle, old, fresh = (UserSession.objects.create(user=user) for _ in range(3))
+    age(idle, created=60, active=601)
+    age(old, created=3601, active=1)
+    with CaptureQueriesContext(default_connection) as queries:
+        ended = expire_sessions(batch_size=10)
+    if default_connection.features.has_select_for_update_skip_locked:  # the shared-work claim
+        claim = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
+        column = f"{default_connection.ops.quote_name(order[0])} ASC" if order else None
+        assert (column in claim) if column else ("ORDER BY" not in claim)
+    expected = {
+        idle.pk: "SESSION_IDLE_TIMEOUT" in timeouts,
+        old.pk: "SESSION_ABSOLUTE_TIMEOUT" in timeouts,
+        fresh.pk: False,
+    }
+    assert ended == sum(expected.values())
+    for pk, should_end in expected.items():
+        assert (UserSession.objects.get(pk=pk).ended_at is not None) is should_end
+
+
 def test_command_without_timeouts_says_so(capsys):
     call_command("idp_logout_expire_sessions")
     assert "nothing expires" in capsys.readouterr().out

@@ -30,6 +30,19 @@ def expired_sessions_filter(now=None) -> Q | None:
     return condition or None
 
 
+def claim_order() -> tuple[str, ...]:
+    """The order a batch is claimed in: that of the index serving the one timeout set, (ended_at,
+    last_activity) or (ended_at, created_at). Unordered, PostgreSQL plans the LIMITed claim as a scan of
+    the session table that reads every live session before the expired ones it wants; ordered, it walks
+    the index from the oldest. With both timeouts the filter is an OR of the two indexes (no order)."""
+    idle, absolute = app_settings.SESSION_IDLE_TIMEOUT, app_settings.SESSION_ABSOLUTE_TIMEOUT
+    if idle and not absolute:
+        return ("last_activity",)
+    if absolute and not idle:
+        return ("created_at",)
+    return ()
+
+
 def expire_sessions(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -47,6 +60,7 @@ def expire_sessions(
         batch_size=batch_size,
         share_work=True,
         dispatch=dispatch,
+        claim_order=claim_order(),
     ):
         total += len(ended)
         if progress:

@@ -133,16 +133,10 @@ def revoke_sessions_tokens(
                 bound.order_by()
                 .values("user_session_id")
                 .annotate(
-                    refresh_tokens=Count(
-                        "pk",
-                        filter=Q(
-                            Exists(
-                                RefreshToken.objects.filter(
-                                    pk=OuterRef("refresh_token_id"), revoked=revoked_at
-                                )
-                            )
-                        ),
-                    ),
+                    # A join, not EXISTS: inside an aggregate's FILTER, PostgreSQL runs EXISTS as a
+                    # hashed subplan over the whole refresh-token table (not selective on ``revoked``),
+                    # once per batch; the join looks up the batch's own rows by primary key.
+                    refresh_tokens=Count("pk", filter=Q(refresh_token__revoked=revoked_at)),
                     **{name: Count("pk", filter=condition) for name, condition in dangling.items()},
                 )
             )

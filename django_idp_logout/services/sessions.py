@@ -208,6 +208,7 @@ def iter_end_sessions(
     batch_size: int = DEFAULT_BATCH_SIZE,
     share_work: bool = False,
     dispatch: bool = True,
+    claim_order: tuple[str, ...] = (),
 ) -> Iterator[list[EndedSession]]:
     """End the active sessions among ``sessions`` batch by batch, yielding each batch's ended sessions
     once its transaction has committed. Interrupted (killed) runs leave every batch either committed or
@@ -219,7 +220,10 @@ def iter_end_sessions(
     nodes split a large run; a last pass then waits for rows other nodes hold, which are skipped as
     ended once they commit. Without ``SKIP LOCKED`` the claims wait instead (still each session once).
     ``dispatch=False`` leaves sending to ``idp_logout_deliver`` (or the worker): large runs then do not
-    hold thousands of notifications in this process."""
+    hold thousands of notifications in this process. ``claim_order``: the columns of an index that
+    serves the filter (expiry: ``last_activity``), so the ``SKIP LOCKED`` claim walks that index and
+    stops at the batch's last row instead of scanning the table for matches (docs/benchmarks.md,
+    "Growth")."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     options = {
@@ -252,10 +256,12 @@ def iter_end_sessions(
         in_scope = locking.filter(pk__in=candidates.values("pk"))
     skip_locked = share_work and connections[database].features.has_select_for_update_skip_locked
     if skip_locked:
-        # First pass: take only rows nobody holds. No ORDER BY: the claim reads the first matching rows
-        # the index gives (no sort of the whole backlog per batch) and never waits, so no deadlock.
+        # First pass: take only rows nobody holds, never waiting, so no deadlock. Ordered only by what an
+        # index gives in order (claim_order), so no batch sorts the whole backlog.
         while ended := _end_batch(
-            in_scope.order_by().select_for_update(skip_locked=True)[:batch_size], database, **options
+            in_scope.order_by(*claim_order).select_for_update(skip_locked=True)[:batch_size],
+            database,
+            **options,
         ):
             yield ended
     while True:  # what is left: wait for each row's lock (in pk order), skip those ended meanwhile
