@@ -11,7 +11,10 @@ into the other. The data set is built with bulk inserts, then P processes (``--a
 command at the same moment; the time is from the first start to the last finish, Django's start-up
 excluded. Sending is switched off on both sides (``delivery.dispatch`` replaced by a no-op: the
 outbox rows are written, nobody sends them; sending is what backchannel_fanout.py measures).
-``BENCH_SHOW_SQL=1`` prints each node's slowest statements to stderr. Checked
+``BENCH_SHOW_SQL=1`` prints, per node, where the time went (seconds per kind of statement, COMMIT with
+its deferred foreign-key checks, and the rest: Python) and the slowest statements, to stderr;
+``BENCH_PROFILE=/tmp/bulk.prof`` writes each node's cProfile to ``/tmp/bulk.prof.<pid>``. Users hold
+``--sessions-per-user`` sessions each (default 2). Checked
 afterwards: every session ended once with reason ``session_expiration``, every access and ID token of
 the client deleted, every refresh token revoked, exactly one notification per session.
 """

@@ -360,8 +360,8 @@ def test_absolute_expiry_through_the_command(user, application, oidc_login, sett
 @pytest.mark.parametrize(
     ("timeouts", "order"),
     [
-        ({"SESSION_IDLE_TIMEOUT": 600}, ("last_activity",)),
-        ({"SESSION_ABSOLUTE_TIMEOUT": 3600}, ("created_at",)),
+        ({"SESSION_IDLE_TIMEOUT": 600}, ("ended_at", "last_activity")),
+        ({"SESSION_ABSOLUTE_TIMEOUT": 3600}, ("ended_at", "created_at")),
         ({"SESSION_IDLE_TIMEOUT": 600, "SESSION_ABSOLUTE_TIMEOUT": 3600}, ()),
     ],
 )
@@ -383,8 +383,9 @@ def test_expiry_claims_in_the_order_of_the_index_that_serves_its_timeout(user, s
         ended = expire_sessions(batch_size=10)
     if default_connection.features.has_select_for_update_skip_locked:  # the shared-work claim
         claim = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
-        column = f"{default_connection.ops.quote_name(order[0])} ASC" if order else None
-        assert (column in claim) if column else ("ORDER BY" not in claim)
+        table = default_connection.ops.quote_name(UserSession._meta.db_table)
+        columns = ", ".join(f"{table}.{default_connection.ops.quote_name(c)} ASC" for c in order)
+        assert (f"ORDER BY {columns}" in claim) if order else ("ORDER BY" not in claim)
     expected = {
         idle.pk: "SESSION_IDLE_TIMEOUT" in timeouts,
         old.pk: "SESSION_ABSOLUTE_TIMEOUT" in timeouts,

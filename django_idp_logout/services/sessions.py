@@ -221,9 +221,8 @@ def iter_end_sessions(
     ended once they commit. Without ``SKIP LOCKED`` the claims wait instead (still each session once).
     ``dispatch=False`` leaves sending to ``idp_logout_deliver`` (or the worker): large runs then do not
     hold thousands of notifications in this process. ``claim_order``: the columns of an index that
-    serves the filter (expiry: ``last_activity``), so the ``SKIP LOCKED`` claim walks that index and
-    stops at the batch's last row instead of scanning the table for matches (docs/benchmarks.md,
-    "Growth")."""
+    serves the filter (expiry: ``ended_at, last_activity``), so the ``SKIP LOCKED`` claim walks that
+    index and stops at the batch's last row (docs/benchmarks.md, "The expiry claim at scale")."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     options = {
