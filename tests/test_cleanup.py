@@ -66,6 +66,17 @@ def test_retention_setting_must_be_whole_days(settings, value):
     assert checks.check_cleanup_retention() == []
 
 
+def test_whole_batches_of_sessions_still_waiting_for_delivery_do_not_stop_the_run(user, application):
+    """The batches walk the old sessions in id order: a batch whose every session still has a pending
+    notification is skipped, and the settled sessions after it are deleted in the same run."""
+    waiting = [ended(user, 40, application, NotificationStatus.PENDING) for _ in range(4)]
+    settled = [ended(user, 40, application, NotificationStatus.DELIVERED) for _ in range(3)]
+    counts = cleanup(ended_before_days=30, batch_size=2)
+    assert counts.sessions == 3
+    assert set(UserSession.objects.values_list("pk", flat=True)) == {s.pk for s in waiting}
+    assert not SessionClient.objects.filter(user_session__in=[s.pk for s in settled]).exists()
+
+
 def test_retention_setting_is_the_default_and_days_overrides_it(user, settings, capsys):
     settings.IDP_LOGOUT = {"CLEANUP_RETENTION_DAYS": 3}
     four_days = ended(user, 4)
