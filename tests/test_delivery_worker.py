@@ -149,6 +149,13 @@ def test_a_client_resumed_by_an_operator_is_sent_to_by_a_running_worker(
     "resume" action) lifts that pause within a second or so, not when the pause would have ended."""
     import asyncio
 
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        # The worker thread records failures while this thread reads the circuit: SQLite's shared
+        # in-memory test database refuses that ("table is locked") instead of waiting (seen in the matrix).
+        pytest.skip("threads writing at once need a server database (CI's PostgreSQL and MariaDB passes)")
+
     from django_idp_logout.delivery.sender import Limits
     from django_idp_logout.delivery.worker import run_worker as raw
     from django_idp_logout.services.outbox import Outbox, close_circuits
