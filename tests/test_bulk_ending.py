@@ -28,6 +28,7 @@ from django_idp_logout.models import (
     UserSession,
 )
 from django_idp_logout.services.sessions import add_client, iter_end_sessions
+from tests.test_adoption_unbound import make_unbound
 from tests.test_sessions import bind_many, live_tokens
 
 pytestmark = pytest.mark.django_db
@@ -95,13 +96,68 @@ def test_statements_per_batch_do_not_grow_with_the_sessions_in_it(user, portal):
     six_batches = statements(end_all(10))
     per_batch = (six_batches - three_batches) // 3
     assert six_batches - three_batches == 3 * per_batch
-    # savepoint pair, claim, mark ended, clients, 6 revocation statements, per-session counts, outbox,
-    # and the look for the (one) user's tokens from before the app (REVOKE_UNBOUND_TOKENS);
-    # MySQL/MariaDB: 2 more to turn the per-statement foreign key checks off and on around the deletes
-    assert per_batch <= (14 if connection.features.can_defer_constraint_checks else 16)
-    assert three_batches == 3 * per_batch + (large - per_batch)
+    # savepoint pair, claim, mark ended, clients, 8 revocation statements (the bindings, the live refresh
+    # tokens to count, revoke them, detach, delete access tokens, the ID tokens still in use, delete ID
+    # tokens, delete bindings; no grants here), outbox; MySQL/MariaDB: 2 more to turn the per-statement
+    # foreign key checks off and on around the deletes
+    assert per_batch == (14 if connection.features.can_defer_constraint_checks else 16)
+    # The first batch also looks for the user's tokens from before the app (REVOKE_UNBOUND_TOKENS); a run
+    # of several batches then asks once whether any exist (one EXISTS per kind: access and refresh
+    # tokens, codes) and, none existing, its later batches skip the look.
+    assert three_batches == 3 * per_batch + (large - per_batch) + 3
     assert UserSession.objects.active().count() == 0
     assert BackchannelNotification.objects.count() == 123
+
+
+def looks_for_unbound_tokens(callable_) -> int:
+    """How many times the batches looked for their users' tokens from before the app (one UNION of
+    access and refresh tokens per look)."""
+    with CaptureQueriesContext(connection) as captured:
+        callable_()
+    return sum(" UNION " in query["sql"] for query in captured.captured_queries)
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_a_bulk_run_without_tokens_from_before_the_app_stops_looking_after_its_first_batch(
+    user, other_user, portal
+):
+    make_sessions(user, 30, portal)
+    make_sessions(other_user, 30, portal)
+    looks = looks_for_unbound_tokens(lambda: api.end_sessions(UserSession.objects.active(), batch_size=10))
+    assert looks == 1
+    assert UserSession.objects.active().count() == 0 and live_tokens(portal) == (0, 0, 0)
+
+
+@pytest.mark.usefixtures("no_delivery")
+def test_a_bulk_run_with_tokens_from_before_the_app_looks_in_every_batch_and_revokes_them(
+    user, other_user, portal, django_capture_on_commit_callbacks
+):
+    """The user whose unbound tokens exist has a session in the last batch only: they still go."""
+    make_sessions(user, 30, portal)
+    make_unbound(other_user, portal, 2)
+    (last,) = make_sessions(other_user, 1, portal)
+    ended = []
+    receiver = lambda sender, user_session, client_ids, counts, **kwargs: ended.append(  # noqa: E731
+        (user_session.pk, client_ids, counts)
+    )
+    signals.tokens_revoked.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            looks = looks_for_unbound_tokens(
+                lambda: api.end_sessions(UserSession.objects.active(), batch_size=10)
+            )
+    finally:
+        signals.tokens_revoked.disconnect(receiver)
+    assert looks == 4  # three full batches of the first user, then the last one
+    assert live_tokens(portal) == (0, 0, 0)
+    assert AccessToken.objects.filter(user=other_user).count() == 0
+    assert RefreshToken.objects.filter(user=other_user, revoked__isnull=True).count() == 0
+    # the last session's own two triples and the two unbound ones, counted with it
+    assert (
+        last.pk,
+        ["portal"],
+        {"refresh_tokens": 4, "access_tokens": 4, "id_tokens": 4, "grants": 0},
+    ) in ended
 
 
 @pytest.mark.usefixtures("no_delivery")

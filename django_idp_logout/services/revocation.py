@@ -1,10 +1,12 @@
 """Bulk revocation of the tokens of one session, or of a batch of sessions, for a set of clients
 (DESIGN rule 10).
 
-A constant number of statements, whatever the number of tokens: one UPDATE marks the refresh tokens
-revoked (kept as rows: DOT's refresh-token reuse detection relies on the tombstones), then one DELETE
-each for access tokens, ID tokens and authorization codes, then one DELETE for the bindings left
-pointing nowhere. The deletes bypass Django's collector on purpose: the collector loads every row and
+A constant number of statements, whatever the number of tokens: one SELECT reads the bindings, one
+UPDATE marks the refresh tokens revoked (kept as rows: DOT's refresh-token reuse detection relies on the
+tombstones), then one DELETE each for access tokens, ID tokens and authorization codes (after one look
+for ID tokens still in use), then one DELETE for the bindings of what was deleted. Each names its
+token ids, so PostgreSQL looks them up by primary key instead of hashing a whole table (``id_lists``).
+The deletes bypass Django's collector on purpose: the collector loads every row and
 deletes in chunks, which is what makes DOT's own logout cost ~16 statements per token. The relations
 the collector would have handled are handled here: refresh tokens drop their access token first;
 access tokens go before the ID tokens they point to; bindings are cleaned in the same transaction
@@ -22,7 +24,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 from django.db import connections, router
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
@@ -33,6 +35,7 @@ from oauth2_provider.models import (
 
 from ..conf import app_settings
 from ..models import SessionToken, UserSession
+from .id_lists import any_of, chunked
 
 OFFLINE_ACCESS = "offline_access"
 
@@ -76,70 +79,111 @@ def revoke_session_tokens(user_session: UserSession, application_ids: Iterable[i
 def revoke_sessions_tokens(
     session_ids: list[int], application_ids: Iterable[int], *, count_per_session: bool = False
 ) -> tuple[RevocationCounts, dict[int, RevocationCounts]]:
-    """Revoke every token of the given sessions issued to the given clients, in the same constant number
-    of statements for one session or a thousand. Call inside the transaction that locked the sessions.
+    """Revoke every token of the given sessions issued to the given clients, in the same few statements
+    for one session or a thousand. Call inside the transaction that locked the sessions.
 
-    Returns the totals and, with ``count_per_session``, the counts of each session (one more grouped
-    SELECT, run before the bindings left pointing nowhere are removed)."""
+    One SELECT reads the sessions' bindings; every later statement names the token ids it touches, so
+    each is a primary-key look-up whatever the size of the token tables (``id_lists``). Returns the
+    totals and, with ``count_per_session``, each session's counts (from the bindings, in Python)."""
     application_ids = list(application_ids)
-    counts = RevocationCounts()
     if not application_ids or not session_ids:
-        return counts, {}
-    AccessToken = get_access_token_model()
-    RefreshToken = get_refresh_token_model()
-    IDToken = get_id_token_model()
-    Grant = get_grant_model()
-    bound = SessionToken.objects.filter(user_session_id__in=session_ids, application_id__in=application_ids)
-    keep_offline = app_settings.KEEP_OFFLINE_ACCESS_TOKENS
-
-    refresh_tokens = RefreshToken.objects.filter(
-        pk__in=bound.filter(refresh_token__isnull=False).values("refresh_token_id"), revoked__isnull=True
+        return RevocationCounts(), {}
+    columns = ("pk", "user_session_id", "access_token_id", "refresh_token_id", "id_token_id", "grant_id")
+    bindings = list(
+        SessionToken.objects.filter(
+            any_of("user_session_id", session_ids), application_id__in=application_ids
+        )
+        .order_by()
+        .values_list(*columns)
     )
-    access_tokens = AccessToken.objects.filter(
-        pk__in=bound.filter(access_token__isnull=False).values("access_token_id")
+    if not bindings:
+        return RevocationCounts(), {}
+    counts = RevocationCounts()
+    refresh_ids, access_ids, id_token_ids, grant_ids = (
+        [row[column] for row in bindings if row[column] is not None] for column in (3, 2, 4, 5)
     )
-    if keep_offline:
-        # Back-Channel Logout 1.0 section 2.7: refresh tokens granted offline_access outlive the session.
-        offline = Q(access_token__scope__contains=OFFLINE_ACCESS)
-        refresh_tokens = refresh_tokens.exclude(offline)
-        access_tokens = access_tokens.exclude(scope__contains=OFFLINE_ACCESS)
-
-    revoked_at = timezone.now()
-    counts.refresh_tokens = refresh_tokens.update(revoked=revoked_at, access_token=None)
-    # Refresh tokens of other sessions never point at these access tokens, but a rotated-out refresh
-    # token of this session may: detach them so no row points at a deleted access token.
-    RefreshToken.objects.filter(access_token__in=access_tokens).update(access_token=None)
+    revoked = _revoke_refresh_tokens(refresh_ids, counts, want_ids=count_per_session)
     with _bindings_cleaned():
-        counts.access_tokens = _raw_delete(access_tokens)
-        counts.id_tokens = _raw_delete(
-            IDToken.objects.filter(pk__in=bound.filter(id_token__isnull=False).values("id_token_id")).exclude(
-                Exists(AccessToken.objects.filter(id_token=OuterRef("pk")))
-            )
-        )
-        counts.grants = _raw_delete(
-            Grant.objects.filter(pk__in=bound.filter(grant__isnull=False).values("grant_id"))
-        )
-        dangling = {
-            "access_tokens": Q(access_token_id__isnull=False)
-            & ~Exists(AccessToken.objects.filter(pk=OuterRef("access_token_id"))),
-            "id_tokens": Q(id_token_id__isnull=False)
-            & ~Exists(IDToken.objects.filter(pk=OuterRef("id_token_id"))),
-            "grants": Q(grant_id__isnull=False) & ~Exists(Grant.objects.filter(pk=OuterRef("grant_id"))),
-        }
-        per_session: dict[int, RevocationCounts] = {}
-        if count_per_session:
-            # The bindings still point at what was just deleted (or revoked at ``revoked_at``): count them.
-            rows = (
-                bound.order_by()
-                .values("user_session_id")
-                .annotate(
-                    # A join, not EXISTS: inside an aggregate's FILTER, PostgreSQL runs EXISTS as a
-                    # hashed subplan over the whole refresh-token table (not selective on ``revoked``),
-                    # once per batch; the join looks up the batch's own rows by primary key.
-                    refresh_tokens=Count("pk", filter=Q(refresh_token__revoked=revoked_at)),
-                    **{name: Count("pk", filter=condition) for name, condition in dangling.items()},
-                )
-            )
-            per_session = {row.pop("user_session_id"): RevocationCounts(**row) for row in rows}
-        _raw_delete(bound.filter(dangling["access_tokens"] | dangling["id_tokens"] | dangling["grants"]))
+        deleted_access = _delete_access_tokens(access_ids, counts)
+        deleted_id_tokens = _delete_id_tokens(id_token_ids, counts)
+        for chunk in chunked(get_grant_model(), grant_ids):
+            counts.grants += _raw_delete(get_grant_model().objects.filter(any_of("pk", chunk)))
+        grants = set(grant_ids)
+        # The bindings of what was deleted; those of refresh tokens stay (revoked tokens are kept).
+        dead = [
+            pk
+            for pk, _session, access, _refresh, id_token, grant in bindings
+            if access in deleted_access or id_token in deleted_id_tokens or grant in grants
+        ]
+        for chunk in chunked(SessionToken, dead):
+            _raw_delete(SessionToken.objects.filter(any_of("pk", chunk)))
+    if not count_per_session:
+        return counts, {}
+    per_session: dict[int, RevocationCounts] = {}
+    for _pk, session, access, refresh, id_token, grant in bindings:
+        own = per_session.setdefault(session, RevocationCounts())
+        own.refresh_tokens += refresh in revoked
+        own.access_tokens += access in deleted_access
+        own.id_tokens += id_token in deleted_id_tokens
+        own.grants += grant in grants
     return counts, per_session
+
+
+def _revoke_refresh_tokens(ids: list[int], counts: RevocationCounts, *, want_ids: bool) -> set[int]:
+    """Mark the live ones among ``ids`` revoked and detach them from their access token (kept as rows:
+    DOT's refresh-token reuse detection relies on the tombstones). ``want_ids``: read which first (one
+    SELECT more), to count them per session."""
+    RefreshToken = get_refresh_token_model()
+    revoked: set[int] = set()
+    revoked_at = timezone.now()
+    for chunk in chunked(RefreshToken, ids):
+        live = RefreshToken.objects.filter(any_of("pk", chunk), revoked__isnull=True)
+        if app_settings.KEEP_OFFLINE_ACCESS_TOKENS:
+            # Back-Channel Logout 1.0 section 2.7: refresh tokens granted offline_access outlive the session.
+            live = live.exclude(access_token__scope__contains=OFFLINE_ACCESS)
+        if want_ids:
+            found = list(live.values_list("pk", flat=True))
+            if not found:
+                continue
+            revoked.update(found)
+            live = RefreshToken.objects.filter(any_of("pk", found))
+        counts.refresh_tokens += live.update(revoked=revoked_at, access_token=None)
+    return revoked
+
+
+def _delete_access_tokens(ids: list[int], counts: RevocationCounts) -> set[int]:
+    """Delete the access tokens among ``ids`` (all of them, unless ``KEEP_OFFLINE_ACCESS_TOKENS`` keeps
+    the offline ones); returns the ids deleted."""
+    AccessToken, RefreshToken = get_access_token_model(), get_refresh_token_model()
+    deleted: set[int] = set()
+    for chunk in chunked(AccessToken, ids):
+        if app_settings.KEEP_OFFLINE_ACCESS_TOKENS:
+            chunk = list(
+                AccessToken.objects.filter(any_of("pk", chunk))
+                .exclude(scope__contains=OFFLINE_ACCESS)
+                .values_list("pk", flat=True)
+            )
+            if not chunk:
+                continue
+        # A rotated-out refresh token of the session may still point at one of them: detach it, so no
+        # row points at a deleted access token.
+        RefreshToken.objects.filter(any_of("access_token_id", chunk)).update(access_token=None)
+        counts.access_tokens += _raw_delete(AccessToken.objects.filter(any_of("pk", chunk)))
+        deleted.update(chunk)
+    return deleted
+
+
+def _delete_id_tokens(ids: list[int], counts: RevocationCounts) -> set[int]:
+    """Delete the ID tokens among ``ids`` that no remaining access token points at (one kept for
+    ``offline_access`` keeps its ID token); returns the ids deleted."""
+    AccessToken, IDToken = get_access_token_model(), get_id_token_model()
+    deleted: set[int] = set()
+    for chunk in chunked(IDToken, ids):
+        in_use = set(
+            AccessToken.objects.filter(any_of("id_token_id", chunk)).values_list("id_token_id", flat=True)
+        )
+        chunk = [pk for pk in chunk if pk not in in_use]
+        if chunk:
+            counts.id_tokens += _raw_delete(IDToken.objects.filter(any_of("pk", chunk)))
+            deleted.update(chunk)
+    return deleted

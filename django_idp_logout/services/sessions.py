@@ -25,6 +25,7 @@ from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToke
 from . import notifications
 from .revocation import RevocationCounts, revoke_sessions_tokens
 from .unbound import (
+    any_revocable_unbound_tokens,
     clients_with_unbound_tokens,
     coordinated_browser_client,
     revocable_queryset,
@@ -232,6 +233,7 @@ def iter_end_sessions(
         "dispatch": dispatch,
     }
     database = router.db_for_write(UserSession)
+    options["unbound"] = UnboundTokensLook(batch_size)
     locking = UserSession.objects.active().order_by("pk")
     if isinstance(sessions, QuerySet):
         if sessions.query.is_sliced:  # a slice cannot be filtered further: take its ids as a list
@@ -271,11 +273,37 @@ def iter_end_sessions(
             break
 
 
-def _end_batch(claim: QuerySet, database: str, *, dispatch: bool, **options) -> list[EndedSession]:
+class UnboundTokensLook:
+    """Whether a bulk run's batches still look for their users' tokens from before the app
+    (``REVOKE_UNBOUND_TOKENS``). That look reads the batch's users' tokens against every binding: the
+    batch's biggest statement once no such token is left. So after its first full batch a run asks once
+    whether any exists at all (``any_revocable_unbound_tokens``); when none does, none can appear, and
+    the later batches skip the look. A run of one batch (a logout, a few expired sessions) never asks."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.needed = app_settings.REVOKE_UNBOUND_TOKENS
+        self.asked = False
+
+    def after_batch(self, claimed: int) -> None:
+        if self.needed and not self.asked and claimed >= self.batch_size:
+            self.asked = True
+            self.needed = any_revocable_unbound_tokens()
+
+
+def _end_batch(
+    claim: QuerySet, database: str, *, dispatch: bool, unbound: UnboundTokensLook, **options
+) -> list[EndedSession]:
     """One transaction: claim the rows, end those still active."""
     with transaction.atomic(using=database):
         claimed = [s for s in claim if s.ended_at is None]
-        return _end_claimed(claimed, dispatch=dispatch, **options) if claimed else []
+        ended = (
+            _end_claimed(claimed, dispatch=dispatch, look_for_unbound=unbound.needed, **options)
+            if claimed
+            else []
+        )
+    unbound.after_batch(len(claimed))
+    return ended
 
 
 def _end_claimed(
@@ -285,6 +313,7 @@ def _end_claimed(
     revoke_tokens: bool,
     notify_clients: bool,
     dispatch: bool = True,
+    look_for_unbound: bool = True,
 ) -> list[EndedSession]:
     """THE way sessions end: ``claimed`` are active sessions whose rows this transaction has locked.
     A constant number of statements whatever the number of sessions, clients and tokens."""
@@ -313,7 +342,7 @@ def _end_claimed(
             per_session = {revoking[0]: totals}
         for pk, counts in per_session.items():
             results[pk].counts = counts
-        if app_settings.REVOKE_UNBOUND_TOKENS:
+        if look_for_unbound and app_settings.REVOKE_UNBOUND_TOKENS:
             _revoke_unbound(claimed, results)
     if notify_clients:
         queued = notifications.queue_backchannel_batch(

@@ -92,6 +92,18 @@ def clients_with_unbound_tokens(user_id) -> dict[int, str]:
     return dict(access.union(refresh))
 
 
+def any_revocable_unbound_tokens() -> bool:
+    """Whether any user holds unbound tokens that ending a session would revoke. One EXISTS per kind,
+    which stops at the first it finds; when there is none it reads the token tables once, so a bulk run
+    asks once, not per batch (``sessions.UnboundTokensLook``). Codes count too: exchanging an unbound
+    code is, with refreshing an unbound refresh token, the only way new unbound tokens appear, so when
+    this says none, none can appear."""
+    return any(
+        revocable_queryset(kind).filter(coordinated_browser_client("application__")).exists()
+        for kind in ("access_tokens", "refresh_tokens", "grants")
+    )
+
+
 def revoke_unbound_tokens(user_id, application_ids: Iterable[int]) -> RevocationCounts:
     """Revoke the user's unbound tokens of the given clients (see ``clients_with_unbound_tokens``), as
     ``revoke_session_tokens`` does for bound ones. Call inside a transaction."""

@@ -1,0 +1,43 @@
+"""Statements over a list of ids the caller already holds (a batch's token ids), planned as index look-ups.
+
+A sub-query (``pk IN (SELECT token_id FROM bindings WHERE ...)``) lets the planner choose; on
+PostgreSQL it chose to hash the whole token table once per statement whenever the batch's tokens were
+a few percent of it (docs/benchmarks.md, "Bulk ending: where a batch's time goes"). Ids given as a
+list are looked up by primary key whatever the table's size. On PostgreSQL the list is one array
+parameter (``= ANY(%s)``: no limit, one value to bind); elsewhere it is an ``IN`` list, in chunks that
+stay under SQLite's limit of bound variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from django.db import connections, router
+from django.db.models import F, Model
+from django.db.models.lookups import In
+
+CHUNK = 10_000  # ids per statement where they are bound one by one (SQLite allows 32,766 variables)
+
+
+class AnyOf(In):
+    """``field IN (...)``, written ``field = ANY(%s)`` with one array parameter on PostgreSQL."""
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+
+
+def any_of(field: str, ids: Iterable[int]) -> AnyOf:
+    """A filter: ``field`` is one of ``ids`` (not empty; see ``chunked``)."""
+    return AnyOf(F(field), list(ids))
+
+
+def chunked(model: type[Model], ids: Sequence[int]) -> Iterator[list[int]]:
+    """``ids`` in as few pieces as ``model``'s database takes in one statement: all at once on
+    PostgreSQL, ``CHUNK`` at a time elsewhere; nothing for an empty list."""
+    if not ids:
+        return
+    vendor = connections[router.db_for_write(model)].vendor
+    size = len(ids) if vendor == "postgresql" else CHUNK
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
