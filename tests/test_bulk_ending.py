@@ -161,6 +161,34 @@ def test_a_bulk_run_with_tokens_from_before_the_app_looks_in_every_batch_and_rev
 
 
 @pytest.mark.usefixtures("no_delivery")
+def test_the_outbox_rows_a_batch_writes_are_the_rows_the_orm_would_write(user, portal, wiki):
+    """The batch writes its outbox rows with one INSERT ... SELECT (not bulk_create): every column must
+    still be the model's default, on every database (dates stay dates, NULLs stay NULL), and only
+    clients with a back-channel URI get a row."""
+    from django_idp_logout.services.notifications import queue_backchannel_batch
+
+    sessions = make_sessions(user, 2, portal, wiki, tokens=1)
+    api.end_sessions(UserSession.objects.filter(pk__in=[s.pk for s in sessions]), reason=EndReason.TERMINATED)
+    written = list(BackchannelNotification.objects.order_by("pk"))
+    assert sorted((row.user_session_id, row.application_id) for row in written) == [
+        (s.pk, portal.pk) for s in sessions
+    ]
+    (reference_session,) = make_sessions(user, 1)
+    (reference_id,) = queue_backchannel_batch(
+        [(reference_session.pk, portal.pk, "https://rp.example.com/bc")], reason=EndReason.TERMINATED
+    )[reference_session.pk]
+    reference = BackchannelNotification.objects.get(pk=reference_id)
+    ignored = {"id", "user_session", "next_attempt_at", "created_at"}
+    for row in written:
+        for field in BackchannelNotification._meta.concrete_fields:
+            if field.name not in ignored:
+                assert getattr(row, field.name) == getattr(reference, field.name), field.name
+        assert abs(row.next_attempt_at - reference.next_attempt_at).total_seconds() < 60
+        assert abs(row.created_at - reference.created_at).total_seconds() < 60
+        assert row.next_attempt_at <= reference.next_attempt_at and row.status == "pending"
+
+
+@pytest.mark.usefixtures("no_delivery")
 def test_a_batch_ends_each_session_as_ending_it_alone_would(
     user, other_user, portal, wiki, django_capture_on_commit_callbacks
 ):

@@ -19,12 +19,40 @@ from django.db.models.lookups import In
 CHUNK = 10_000  # ids per statement where they are bound one by one (SQLite allows 32,766 variables)
 
 
+INTEGER_FIELDS = {
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+}
+
+
 class AnyOf(In):
-    """``field IN (...)``, written ``field = ANY(%s)`` with one array parameter on PostgreSQL."""
+    """``field IN (...)``, written ``field = ANY(%s::bigint[])`` on PostgreSQL for integer ids: one
+    parameter, an array literal built here (psycopg's own list adapter costs about 2 ms per thousand
+    ids on Django's client-side cursors; the string is bound as one value)."""
 
     def as_postgresql(self, compiler, connection):
+        if self.lhs.output_field.get_internal_type() not in INTEGER_FIELDS:
+            return self.as_sql(compiler, connection)  # e.g. a swapped model's UUID key: a plain IN list
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, _array_literal(self.rhs))
+
+
+def _array_literal(ids: Iterable[int]) -> str:
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+
+
+def in_sql(connection, column: str, ids: Sequence[int]) -> tuple[str, list]:
+    """``column IN (ids)`` for raw SQL (integer ids), as ``AnyOf`` writes it: (SQL, parameters)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [_array_literal(ids)]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
 def any_of(field: str, ids: Iterable[int]) -> AnyOf:

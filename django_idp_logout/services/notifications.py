@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
+from django.db import connections, router
+
 from ..conf import app_settings
 from ..models import (
     BackchannelNotification,
@@ -20,6 +22,7 @@ from ..models import (
     UserSession,
 )
 from .hints import issuer
+from .id_lists import chunked, in_sql
 
 # --- Front-channel ----------------------------------------------------------------------------------
 
@@ -116,3 +119,79 @@ def queue_backchannel_batch(targets: list[tuple[int, int, str]], *, reason: str)
     for session_id, pk in pairs:
         by_session.setdefault(session_id, []).append(pk)
     return by_session
+
+
+def queue_backchannel_for_sessions(session_ids: list[int], *, reason: str) -> dict[int, list[int]]:
+    """``queue_backchannel`` for a batch of ending sessions, written by the database: one
+    ``INSERT ... SELECT`` from the sessions' clients with a back-channel URI, the new ids coming back
+    with ``RETURNING``. Call inside the transaction that locked the sessions; returns the ids by session.
+
+    Raw SQL on purpose: ``bulk_create`` prepares every field of every row in Python (about 50 µs a
+    row, a fifth of a bulk batch's time); here the columns that are the same for every row (status,
+    attempts, timestamps...) are bound once, taken from the model's own defaults."""
+    if (
+        reason == EndReason.SESSION_EXPIRATION
+        and not app_settings.EXPIRED_SESSIONS_TRIGGER_BACKCHANNEL_LOGOUT
+    ) or not session_ids:
+        return {}
+    connection = connections[router.db_for_write(BackchannelNotification)]
+    if not connection.features.can_return_rows_from_bulk_insert:  # no RETURNING (old SQLite/MariaDB)
+        targets = SessionClient.objects.filter(
+            user_session_id__in=session_ids, application__logout_settings__backchannel_logout_uri__gt=""
+        ).values_list(
+            "user_session_id", "application_id", "application__logout_settings__backchannel_logout_uri"
+        )
+        return queue_backchannel_batch(list(targets), reason=reason)
+    sql, params = _insert_from_clients_sql(connection, reason)
+    session_column = f"c.{connection.ops.quote_name(SessionClient._meta.get_field('user_session').column)}"
+    by_session: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        for chunk in chunked(BackchannelNotification, session_ids):
+            sessions, session_params = in_sql(connection, session_column, chunk)
+            cursor.execute(sql.format(sessions=sessions), [*params, *session_params])
+            for pk, session_id in cursor.fetchall():
+                by_session.setdefault(session_id, []).append(pk)
+    return by_session
+
+
+def _insert_from_clients_sql(connection, reason: str) -> tuple[str, list]:
+    """The ``INSERT ... SELECT`` of ``queue_backchannel_for_sessions``, with ``{sessions}`` left for the
+    sessions' condition. Identifiers come from the models' ``_meta``, quoted; every value is a
+    parameter. PostgreSQL gets each constant cast to its column's type (an untyped NULL in a SELECT
+    list would be text); elsewhere a CAST could change the value (SQLite reads a date as a number)."""
+    quote = connection.ops.quote_name
+    notification, client, settings = (
+        BackchannelNotification._meta,
+        SessionClient._meta,
+        ClientLogoutSettings._meta,
+    )
+
+    def column(meta, name: str, alias: str) -> str:
+        return f"{alias}.{quote(meta.get_field(name).column)}"
+
+    from_clients = {
+        "user_session": column(client, "user_session", "c"),
+        "application": column(client, "application", "c"),
+        "uri": column(settings, "backchannel_logout_uri", "s"),
+    }
+    template = BackchannelNotification(reason=reason)  # every other column: the model's default
+    columns, values, params = [], [], []
+    for field in notification.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(quote(field.column))
+        if field.name in from_clients:
+            values.append(from_clients[field.name])
+            continue
+        cast = connection.vendor == "postgresql"
+        values.append(f"CAST(%s AS {field.cast_db_type(connection)})" if cast else "%s")
+        params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+    sql = (
+        f"INSERT INTO {quote(notification.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM {quote(client.db_table)} c "
+        f"INNER JOIN {quote(settings.db_table)} s "
+        f"ON {column(settings, 'application', 's')} = {from_clients['application']} "
+        f"WHERE {from_clients['uri']} > '' AND {{sessions}} "
+        f"RETURNING {quote(notification.pk.column)}, {quote(notification.get_field('user_session').column)}"
+    )
+    return sql, params

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from django.db import connections, router
 from django.db.models import QuerySet
@@ -48,11 +48,19 @@ class RevocationCounts:
     grants: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # Spelled out: dataclasses.asdict deep-copies, ~20 µs a call, once per ended session.
+        return {
+            "refresh_tokens": self.refresh_tokens,
+            "access_tokens": self.access_tokens,
+            "id_tokens": self.id_tokens,
+            "grants": self.grants,
+        }
 
     def add(self, other: RevocationCounts) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+        self.refresh_tokens += other.refresh_tokens
+        self.access_tokens += other.access_tokens
+        self.id_tokens += other.id_tokens
+        self.grants += other.grants
 
 
 def _raw_delete(queryset: QuerySet) -> int:

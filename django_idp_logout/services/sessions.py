@@ -23,6 +23,7 @@ from .. import signals
 from ..conf import app_settings
 from ..models import ClientLogoutSettings, EndReason, SessionClient, SessionToken, UserSession
 from . import notifications
+from .id_lists import any_of
 from .revocation import RevocationCounts, revoke_sessions_tokens
 from .unbound import (
     any_revocable_unbound_tokens,
@@ -114,7 +115,7 @@ def batch_ending_clients(session_ids: list[int]) -> dict[int, list[EndingClient]
     """The clients of each session, in one query. ``coordinated`` is the effective setting: per client
     ``ClientLogoutSettings.coordinate_lifetime_with_user_session`` when set, else the global
     ``COORDINATE_LIFETIME_WITH_USER_SESSION``."""
-    rows = SessionClient.objects.filter(user_session_id__in=session_ids).values_list(
+    rows = SessionClient.objects.filter(any_of("user_session_id", session_ids)).values_list(
         "user_session_id",
         "application_id",
         "application__client_id",
@@ -246,7 +247,9 @@ def iter_end_sessions(
     if isinstance(candidates, list):  # an explicit list: in order, chunk by chunk, waiting for locks
         for start in range(0, len(candidates), batch_size):
             chunk = candidates[start : start + batch_size]
-            if ended := _end_batch(locking.filter(pk__in=chunk).select_for_update(), database, **options):
+            if ended := _end_batch(
+                locking.filter(any_of("pk", chunk)).select_for_update(), database, **options
+            ):
                 yield ended
         return
 
@@ -320,7 +323,7 @@ def _end_claimed(
     now = timezone.now()
     by_pk = {s.pk: s for s in claimed}
     # The upstream ID token is only needed for the redirect that follows; the caller read it before.
-    UserSession.objects.filter(pk__in=list(by_pk)).update(
+    UserSession.objects.filter(any_of("pk", by_pk)).update(
         ended_at=now, end_reason=reason, upstream_id_token=""
     )
     results: dict[int, EndedSession] = {}
@@ -344,16 +347,13 @@ def _end_claimed(
             results[pk].counts = counts
         if look_for_unbound and app_settings.REVOKE_UNBOUND_TOKENS:
             _revoke_unbound(claimed, results)
-    if notify_clients:
-        queued = notifications.queue_backchannel_batch(
-            [
-                (pk, c.application_id, c.backchannel_logout_uri)
-                for pk, session_clients in clients.items()
-                for c in session_clients
-                if c.backchannel_logout_uri
-            ],
-            reason=reason,
-        )
+    notified = [
+        pk
+        for pk, session_clients in clients.items()
+        if any(c.backchannel_logout_uri for c in session_clients)
+    ]
+    if notify_clients and notified:
+        queued = notifications.queue_backchannel_for_sessions(notified, reason=reason)
         for pk, ids in queued.items():
             results[pk].notification_ids = ids
     ended = list(results.values())
