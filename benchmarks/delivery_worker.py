@@ -29,6 +29,9 @@ notifications) and the run ends when the queue is empty and the worker holds no 
 process's (enqueuing) plus the worker's processes' (``/proc``, Linux). Needs Celery and Redis
 (``pip install -e '.[celery]'``); the mode is skipped where the app has no Celery tasks.
 
+``BENCH_PROFILE=/tmp/worker.prof`` writes a cProfile of each delivery's threads (the one running the
+mode, and those it starts: the worker's database thread) to ``/tmp/worker.prof.<mode>.<thread>``.
+
 Works against older versions of the app too (modes they lack are skipped), so the same script measures
 before and after: copy it into an old checkout's ``benchmarks/`` and run it from there (it imports the
 app from the checkout it sits in), e.g. with ``--modes until-done,thread --dead ""``.
@@ -37,6 +40,8 @@ app from the checkout it sits in), e.g. with ``--modes until-done,thread --dead 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import json
 import multiprocessing
 import os
@@ -437,9 +442,39 @@ def _deliver_and_close(mode, by_session):
     from django.db import connections
 
     try:
-        deliver(mode, by_session)
+        with profiled(mode):
+            deliver(mode, by_session)
     finally:
         connections.close_all()
+
+
+@contextlib.contextmanager
+def profiled(mode: str):
+    """``BENCH_PROFILE=/tmp/worker.prof``: a cProfile of each thread this delivery starts (the event
+    loop's and the database thread's), written to ``<path>.<mode>.<thread name>`` when it ends."""
+    path = os.environ.get("BENCH_PROFILE")
+    if not path:
+        yield
+        return
+    profiles: list[tuple[str, cProfile.Profile]] = []
+
+    def start(frame, event, arg):  # the first event of every thread started from now on
+        sys.setprofile(None)
+        profile = cProfile.Profile()
+        profiles.append((threading.current_thread().name, profile))
+        profile.enable()
+
+    own = cProfile.Profile()
+    threading.setprofile(start)
+    own.enable()
+    try:
+        yield
+    finally:
+        own.disable()
+        threading.setprofile(None)
+        own.dump_stats(f"{path}.{mode}.{threading.current_thread().name}")
+        for name, profile in profiles:
+            profile.dump_stats(f"{path}.{mode}.{name}")
 
 
 def print_table(title, headers, rows, notes=()):
