@@ -34,6 +34,9 @@ from .state import request_state
 
 logger = logging.getLogger(__name__)
 
+# ``get_additional_claims`` function -> whether it takes no request (DOT's two forms of claim code).
+_REQUEST_AGNOSTIC: dict[object, bool] = {}
+
 # Keys of request_state(request): never plain attributes, which a client can plant (see .state).
 SESSION = "user_session"  # the UserSession the request belongs to (None: unknown or none)
 COORDINATED = "coordinated"  # the client's effective coordinate setting, when known
@@ -219,6 +222,16 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
                 exc_info=True,
             )
             return None
+
+    @classmethod
+    def _get_additional_claims_is_request_agnostic(cls):
+        # DOT asks this twice per claim dict (ID tokens, userinfo, and every logout token's ``sub``), each
+        # time through ``inspect.signature``: remember its answer per ``get_additional_claims``.
+        function = cls.get_additional_claims
+        answer = _REQUEST_AGNOSTIC.get(function)
+        if answer is None:
+            answer = _REQUEST_AGNOSTIC[function] = super()._get_additional_claims_is_request_agnostic()
+        return answer
 
     def _subject_from_claims(self, request) -> str:
         sub = self.get_claim_dict(request)["sub"]
