@@ -1,6 +1,6 @@
 """Back-channel delivery throughput: the worker against the thread strategy and the sweeper, one run.
 
-    .venv/bin/python benchmarks/delivery_worker.py [--database postgres|sqlite] [--logouts 2000]
+    .venv/bin/python benchmarks/delivery_worker.py [--database postgres|sqlite] [--logouts 2000] [--users 1]
         [--delay 0.2] [--fanout-clients 50] [--fanout-delay 2]
         [--modes worker,until-done,thread,celery] [--dead refused,hanging]
         [--celery-pool threads] [--celery-concurrency 32] [--celery-broker redis://127.0.0.1:6379/15]
@@ -29,6 +29,9 @@ notifications) and the run ends when the queue is empty and the worker holds no 
 process's (enqueuing) plus the worker's processes' (``/proc``, Linux). Needs Celery and Redis
 (``pip install -e '.[celery]'``); the mode is skipped where the app has no Celery tasks.
 
+``BENCH_PROFILE=/tmp/worker.prof`` writes a cProfile of each delivery's threads (the one running the
+mode, and those it starts: the worker's database thread) to ``/tmp/worker.prof.<mode>.<thread>``.
+
 Works against older versions of the app too (modes they lack are skipped), so the same script measures
 before and after: copy it into an old checkout's ``benchmarks/`` and run it from there (it imports the
 app from the checkout it sits in), e.g. with ``--modes until-done,thread --dead ""``.
@@ -37,6 +40,8 @@ app from the checkout it sits in), e.g. with ``--modes until-done,thread --dead 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import json
 import multiprocessing
 import os
@@ -288,6 +293,7 @@ class CeleryWorker:
 
 
 CELERY: CeleryWorker | None = None  # the running worker when the ``celery`` mode is selected
+USERS = 1  # --users: whose sessions the logouts end, in turn
 
 
 # --- set-up in the database -------------------------------------------------------------------------
@@ -318,18 +324,24 @@ def make_clients(prefix: str, uris: list[str]):
 
 def make_outbox(apps, logouts: int, prefix: str) -> dict[int, list[int]]:
     """``logouts`` ended sessions, each with one pending notification per client (the outbox as
-    ``end_session`` leaves it). Returns session pk -> notification ids."""
+    ``end_session`` leaves it), of ``USERS`` users in turn. Returns session pk -> notification ids."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
     from django_idp_logout.models import BackchannelNotification, UserSession
 
-    user, _ = get_user_model().objects.get_or_create(username=f"bench-{prefix}")
+    User = get_user_model()
+    names = [f"bench-{prefix}-{n}" for n in range(min(USERS, logouts))]
+    User.objects.bulk_create([User(username=name) for name in names], ignore_conflicts=True)
+    users = list(User.objects.filter(username__in=names).order_by("pk"))
     now = timezone.now()
-    sessions = UserSession.objects.bulk_create(
-        [UserSession(user=user, ended_at=now, end_reason="user_logout") for _ in range(logouts)]
+    UserSession.objects.bulk_create(
+        [
+            UserSession(user=users[n % len(users)], ended_at=now, end_reason="user_logout")
+            for n in range(logouts)
+        ]
     )
-    sessions = list(UserSession.objects.filter(user=user).order_by("pk"))[-logouts:]
+    sessions = list(UserSession.objects.filter(user__in=users).order_by("pk"))[-logouts:]
     uris = {a.pk: a.logout_settings.backchannel_logout_uri for a in apps}
     BackchannelNotification.objects.bulk_create(
         [
@@ -437,9 +449,39 @@ def _deliver_and_close(mode, by_session):
     from django.db import connections
 
     try:
-        deliver(mode, by_session)
+        with profiled(mode):
+            deliver(mode, by_session)
     finally:
         connections.close_all()
+
+
+@contextlib.contextmanager
+def profiled(mode: str):
+    """``BENCH_PROFILE=/tmp/worker.prof``: a cProfile of each thread this delivery starts (the event
+    loop's and the database thread's), written to ``<path>.<mode>.<thread name>`` when it ends."""
+    path = os.environ.get("BENCH_PROFILE")
+    if not path:
+        yield
+        return
+    profiles: list[tuple[str, cProfile.Profile]] = []
+
+    def start(frame, event, arg):  # the first event of every thread started from now on
+        sys.setprofile(None)
+        profile = cProfile.Profile()
+        profiles.append((threading.current_thread().name, profile))
+        profile.enable()
+
+    own = cProfile.Profile()
+    threading.setprofile(start)
+    own.enable()
+    try:
+        yield
+    finally:
+        own.disable()
+        threading.setprofile(None)
+        own.dump_stats(f"{path}.{mode}.{threading.current_thread().name}")
+        for name, profile in profiles:
+            profile.dump_stats(f"{path}.{mode}.{name}")
 
 
 def print_table(title, headers, rows, notes=()):
@@ -463,6 +505,13 @@ def main(argv=None) -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="postgres")
     parser.add_argument("--logouts", type=int, default=2000)
     parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=1,
+        help="the logouts' users, in turn (1: one user's sessions, each (user, client) sub computed once "
+        "per claim; --users equal to --logouts: a sub per notification, as in real traffic)",
+    )
     parser.add_argument("--modes", default="worker,until-done,thread,celery")
     parser.add_argument("--dead", default="refused,hanging", help="dead-client runs (empty: skip)")
     parser.add_argument("--dead-modes", default="worker")
@@ -482,6 +531,8 @@ def main(argv=None) -> None:
         "--celery-concurrency", type=int, default=32, help="the 'celery' worker's --concurrency"
     )
     args = parser.parse_args(argv)
+    global USERS
+    USERS = max(args.users, 1)
 
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
@@ -511,7 +562,7 @@ def main(argv=None) -> None:
         "BACKCHANNEL_DELIVERY": "thread",
     }
     print(f"delivery benchmark -- {connection.vendor}; app from {Path(django_idp_logout.__file__).parent}")
-    print(f"conditions at start: {conditions()}")
+    print(f"conditions at start: {conditions()}; {min(USERS, args.logouts)} user(s)")
     global CELERY
     try:
         if "celery" in modes:  # started first: a broker that is not there fails the run at once

@@ -9,6 +9,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
+from oauth2_provider.models import get_application_model
 
 from django_idp_logout.models import BackchannelCircuit, BackchannelNotification, EndReason, UserSession
 from django_idp_logout.services.outbox import Outbox
@@ -54,9 +55,12 @@ def circuits(user, application_factory, logout_settings_factory):
 
 def claimed_clients() -> set[str]:
     """What a delivery worker would send now: the clients of the rows the outbox's claim takes."""
-    outbox = Outbox()
-    messages = outbox.claim(100)
-    return {outbox.claimed[m.notification_id].application.client_id for m in messages}
+    messages = Outbox().claim(100)
+    return set(
+        get_application_model()
+        .objects.filter(pk__in={m.client for m in messages})
+        .values_list("client_id", flat=True)
+    )
 
 
 def resume(browser, *circuits, follow=True):

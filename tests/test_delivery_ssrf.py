@@ -162,3 +162,19 @@ def test_allowing_private_addresses_connects_to_the_checked_loopback(listener, n
     row = notify(f"http://localhost:{listener.port}/bc")
     assert listener.accepted >= 1
     assert row.last_error.startswith("connection failed")
+
+
+def test_the_form_body_is_the_token_form_encoded():
+    from urllib.parse import parse_qs, urlencode
+
+    compact = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln-_"
+    assert http.form_body(compact) == urlencode({"logout_token": compact}).encode("ascii")
+    odd = 'not a JWS: {"a": 1}&x=y+z'  # never produced by the signer, encoded all the same
+    assert parse_qs(http.form_body(odd).decode("ascii"), strict_parsing=True) == {"logout_token": [odd]}
+
+
+def test_the_literal_check_is_the_same_on_every_send():
+    for _ in range(2):  # the second answer comes from the cache
+        assert http._literal_refused("http://127.0.0.1:8000/bc", False) == http.refusal("127.0.0.1")
+        assert http._literal_refused("http://127.0.0.1:8000/bc", True) is None
+        assert http._literal_refused("https://rp.example.com/bc", False) is None

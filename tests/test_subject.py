@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 
 import pytest
+from django.db import connection, transaction
 from jwcrypto import jwt
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
@@ -159,3 +160,31 @@ def test_a_hint_without_sid_matches_the_custom_sub(
     own_sub = id_token_factory(sub="user-alice")
     response = run_logout(client, id_token_hint=own_sub, post_logout_redirect_uri=POST_LOGOUT_URI)
     assert response["Location"] == POST_LOGOUT_URI
+
+
+class ClaimCodeWithAFailingQuery(IdpLogoutOAuth2Validator):
+    def get_additional_claims(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM no_such_table")
+        return {}
+
+
+def test_claim_code_whose_query_fails_leaves_an_open_transaction_usable(user, application, settings):
+    use_validator(settings, ClaimCodeWithAFailingQuery)
+    with transaction.atomic():
+        assert subject_for(user, application) is None  # in a savepoint, rolled back
+        assert type(user).objects.filter(pk=user.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_mode_the_sub_costs_no_query_and_a_failing_one_breaks_nothing(
+    user, application, settings, django_assert_num_queries
+):
+    """The delivery worker asks outside any transaction: no savepoint (nothing to protect), so claim
+    code that needs no query sends none."""
+    use_validator(settings, PerClientSubValidator)
+    with django_assert_num_queries(0):
+        assert subject_for(user, application) == f"{application.client_id}:{user.pk}"
+    use_validator(settings, ClaimCodeWithAFailingQuery)
+    assert subject_for(user, application) is None
+    assert type(user).objects.filter(pk=user.pk).exists()

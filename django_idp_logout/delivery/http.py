@@ -17,7 +17,9 @@ it holds thousands of concurrent requests in one process at a fraction of httpx'
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -87,6 +89,7 @@ def open_session(*, timeout: float, allow_private: bool, connections: int) -> ai
     )
 
 
+@functools.lru_cache(maxsize=1024)  # a worker sends to the same few URIs over and over
 def _literal_refused(uri: str, allow_private: bool) -> str | None:
     """aiohttp does not ask the resolver for an IP literal: check it here, before any socket."""
     if allow_private:
@@ -99,6 +102,17 @@ def _literal_refused(uri: str, allow_private: bool) -> str | None:
     return refusal(host) if address_forbidden(host) else None
 
 
+# A compact JWS is base64url segments and dots: nothing in it needs form-encoding.
+COMPACT = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def form_body(logout_token: str) -> bytes:
+    """``logout_token=<token>`` as bytes (no FormData machinery), encoded only if it needs to be."""
+    if COMPACT.fullmatch(logout_token):
+        return b"logout_token=" + logout_token.encode("ascii")
+    return urlencode({"logout_token": logout_token}).encode("ascii")
+
+
 async def post_logout_token(
     session: aiohttp.ClientSession, uri: str, logout_token: str, *, timeout: float, allow_private: bool
 ) -> PostResult:
@@ -109,7 +123,7 @@ async def post_logout_token(
     try:
         async with session.post(
             uri,
-            data=urlencode({"logout_token": logout_token}).encode("ascii"),  # bytes: no FormData machinery
+            data=form_body(logout_token),
             headers=FORM,
             allow_redirects=False,
             max_redirects=0,

@@ -34,6 +34,9 @@ from .state import request_state
 
 logger = logging.getLogger(__name__)
 
+# ``get_additional_claims`` function -> whether it takes no request (DOT's two forms of claim code).
+_REQUEST_AGNOSTIC: dict[object, bool] = {}
+
 # Keys of request_state(request): never plain attributes, which a client can plant (see .state).
 SESSION = "user_session"  # the UserSession the request belongs to (None: unknown or none)
 COORDINATED = "coordinated"  # the client's effective coordinate setting, when known
@@ -199,15 +202,19 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
         """The ``sub`` this OP gives ``user``: what DOT's claim code (``get_claim_dict``, so including a
         project's ``get_additional_claims``) puts in ID tokens. Logout tokens and hint matching use it,
         outside any token request, so the claim code runs on a minimal request (user, client, scope
-        ``openid``) in a savepoint. ``None`` when that code needs more and fails: logout tokens then
-        name only the ``sid`` and hints match only by ``sid`` (a guessed ``sub`` could be another
-        user's). Override this when your ``sub`` cannot be computed this way."""
+        ``openid``), in a savepoint when a transaction is open (a query of that code that fails must not
+        break it; in autocommit mode, as in the delivery worker, nothing is open and no savepoint is
+        needed). ``None`` when that code needs more and fails: logout tokens then name only the ``sid``
+        and hints match only by ``sid`` (a guessed ``sub`` could be another user's). Override this when
+        your ``sub`` cannot be computed this way."""
         request = Request("")
         request.user, request.client, request.scopes, request.claims = user, application, ["openid"], None
+        using = router.db_for_read(type(user))
         try:
-            with transaction.atomic(using=router.db_for_read(type(user))):
-                sub = self.get_claim_dict(request)["sub"]
-                return str(sub(request) if callable(sub) else sub)
+            if transaction.get_autocommit(using):
+                return self._subject_from_claims(request)
+            with transaction.atomic(using=using):
+                return self._subject_from_claims(request)
         except Exception:
             logger.warning(
                 "django_idp_logout: the validator's claim code failed outside a token request, so this "
@@ -215,6 +222,20 @@ class IdpLogoutValidatorMixin(ReadOnceValidatorMixin):
                 exc_info=True,
             )
             return None
+
+    @classmethod
+    def _get_additional_claims_is_request_agnostic(cls):
+        # DOT asks this twice per claim dict (ID tokens, userinfo, and every logout token's ``sub``), each
+        # time through ``inspect.signature``: remember its answer per ``get_additional_claims``.
+        function = cls.get_additional_claims
+        answer = _REQUEST_AGNOSTIC.get(function)
+        if answer is None:
+            answer = _REQUEST_AGNOSTIC[function] = super()._get_additional_claims_is_request_agnostic()
+        return answer
+
+    def _subject_from_claims(self, request) -> str:
+        sub = self.get_claim_dict(request)["sub"]
+        return str(sub(request) if callable(sub) else sub)
 
     def get_discovery_claims(self, request):
         return [*super().get_discovery_claims(request), "sid"]

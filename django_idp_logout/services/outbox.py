@@ -22,11 +22,14 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
+from oauth2_provider.models import AbstractApplication, get_application_model
 
 from .. import signals
 from ..conf import app_settings
@@ -36,7 +39,7 @@ from ..delivery.worker import Totals
 from ..delivery.worker import run_worker as _run_worker
 from ..models import BackchannelCircuit, BackchannelNotification, NotificationStatus
 from .logout_token import logout_token_claims, sign_logout_token
-from .subject import subject_for
+from .subject import subject_for, validator_computes_subject
 
 MAX_DELAY = 3600
 
@@ -70,7 +73,7 @@ class Outbox:
 
     def __init__(self, *, ids: list[int] | None = None) -> None:
         self.ids = ids
-        self.claimed: dict[int, BackchannelNotification] = {}
+        self.claimed: dict[int, Claimed] = {}
 
     # --- claim -----------------------------------------------------------------------------------
 
@@ -96,21 +99,27 @@ class Outbox:
             BackchannelNotification.objects.filter(
                 pk__in=picked_ids, status=NotificationStatus.PENDING, next_attempt_at__lte=now
             ).update(attempts=F("attempts") + 1, next_attempt_at=lease, claim_token=token)
-        rows = BackchannelNotification.objects.filter(pk__in=picked_ids, claim_token=token).select_related(
-            "user_session__user", "application", "application__logout_settings"
+        # Only the columns a token needs (model instances, their datetimes and the joined user and
+        # client rows cost more CPU than signing the token): the applications once per claim, users only
+        # when the validator computes the ``sub`` (``subject_for``), once per (user, client).
+        rows = BackchannelNotification.objects.filter(pk__in=picked_ids, claim_token=token).values_list(
+            *CLAIMED_COLUMNS
         )
-        return self._sign(list(rows))
+        return self._sign([Claimed(*row) for row in rows])
 
-    def _sign(self, rows: list[BackchannelNotification]) -> list[Message]:
+    def _sign(self, rows: list[Claimed]) -> list[Message]:
         messages, unsignable = [], []
-        subjects: dict[tuple[int, int], str | None] = {}
+        applications = _applications({row.application_id for row in rows})
+        subjects = _subjects({(row.user_id, row.application_id) for row in rows}, applications)
         for row in rows:
-            application, user_session = row.application, row.user_session
-            key = (user_session.user_id, application.pk)
-            if key not in subjects:
-                subjects[key] = subject_for(user_session.user, application)
+            application = applications.get(row.application_id)
+            if application is None:  # deleted since the claim (its rows go with it): nothing to send
+                continue
             claims = logout_token_claims(
-                application=application, sub=subjects[key], sid=user_session.sid, reason=row.reason
+                application=application,
+                sub=subjects[row.user_id, row.application_id],
+                sid=row.sid,
+                reason=row.reason,
             )
             settings_row = getattr(application, "logout_settings", None)
             try:
@@ -135,7 +144,7 @@ class Outbox:
         if not outcomes:
             return {}
         now = timezone.now()
-        delivered: dict[int, list[BackchannelNotification]] = defaultdict(list)
+        delivered: dict[int, list[int]] = defaultdict(list)
         released: list[int] = []
         per_client: dict[int, list[bool]] = defaultdict(list)
         last_error: dict[int, str] = {}
@@ -149,18 +158,12 @@ class Outbox:
                 continue
             per_client[row.application_id].append(result.ok)
             if result.ok:
-                delivered[result.status_code].append(row)
-                row.status, row.delivered_at, row.last_status_code = (
-                    NotificationStatus.DELIVERED,
-                    now,
-                    result.status_code,
-                )
-                row.last_error = ""
+                delivered[result.status_code].append(row.pk)
             else:
                 last_error[row.application_id] = result.error[:255]
                 self._failed(row, result.status_code, result.error[:255], now=now)
-        for status_code, rows in delivered.items():
-            BackchannelNotification.objects.filter(pk__in=[row.pk for row in rows]).update(
+        for status_code, ids in delivered.items():
+            BackchannelNotification.objects.filter(pk__in=ids).update(
                 status=NotificationStatus.DELIVERED,
                 delivered_at=now,
                 last_status_code=status_code,
@@ -171,14 +174,18 @@ class Outbox:
             BackchannelNotification.objects.filter(pk__in=released).update(
                 attempts=F("attempts") - 1, next_attempt_at=now, claim_token=""
             )
-        for status_code, rows in delivered.items():
-            for row in rows:
-                signals.backchannel_logout_delivered.send(
-                    sender=BackchannelNotification, notification=row, status_code=status_code
-                )
+        # Instances for the receivers only when there are receivers (as Django's deletion collector
+        # does): read back after the update, so they show the row as recorded.
+        if delivered and signals.backchannel_logout_delivered.has_listeners(BackchannelNotification):
+            instances = _instances([pk for ids in delivered.values() for pk in ids])
+            for status_code, ids in delivered.items():
+                for notification in (instances[pk] for pk in ids if pk in instances):
+                    signals.backchannel_logout_delivered.send(
+                        sender=BackchannelNotification, notification=notification, status_code=status_code
+                    )
         return _update_circuits(per_client, last_error, now)
 
-    def _failed(self, row, status_code, error: str, *, final: bool = False, now=None) -> None:
+    def _failed(self, row: Claimed, status_code, error: str, *, final: bool = False, now=None) -> None:
         now = now or timezone.now()
         final = final or row.attempts >= app_settings.BACKCHANNEL_MAX_ATTEMPTS
         BackchannelNotification.objects.filter(pk=row.pk).update(
@@ -188,10 +195,12 @@ class Outbox:
             last_error=error,
             claim_token="",
         )
-        row.last_status_code, row.last_error = status_code, error
-        signals.backchannel_logout_failed.send(
-            sender=BackchannelNotification, notification=row, error=error, final=final
-        )
+        if signals.backchannel_logout_failed.has_listeners(BackchannelNotification):
+            notification = _instances([row.pk]).get(row.pk)
+            if notification is not None:
+                signals.backchannel_logout_failed.send(
+                    sender=BackchannelNotification, notification=notification, error=error, final=final
+                )
 
     def resumed(self, clients: set[int]) -> set[int]:
         """Of ``clients`` (paused by this worker after a report said so), those whose circuit has been
@@ -206,6 +215,56 @@ class Outbox:
 
     def close(self) -> None:
         connections.close_all()
+
+
+class Claimed(NamedTuple):
+    """What the outbox keeps of a claimed row between its claim and its report."""
+
+    pk: int
+    application_id: int
+    uri: str
+    reason: str
+    attempts: int  # this attempt's number (the claim counted it)
+    sid: str
+    user_id: int
+
+
+# The columns of ``Claimed``, in its order.
+CLAIMED_COLUMNS = (
+    "pk",
+    "application_id",
+    "uri",
+    "reason",
+    "attempts",
+    "user_session__sid",
+    "user_session__user_id",
+)
+
+
+def _applications(ids: set[int]) -> dict[int, AbstractApplication]:
+    """The claim's clients, each with its logout settings, in one query."""
+    return get_application_model().objects.select_related("logout_settings").in_bulk(ids)
+
+
+def _subjects(pairs: set[tuple[int, int]], applications) -> dict[tuple[int, int], str | None]:
+    """The ``sub`` of each (user, client) of a claim, as ID tokens carry it (``subject_for``); the users
+    are loaded (in one query) only when the validator computes it."""
+    if not pairs:
+        return {}
+    if not validator_computes_subject():
+        return {(user_id, client): str(user_id) for user_id, client in pairs}
+    users = get_user_model().objects.in_bulk({user_id for user_id, _ in pairs})
+    return {
+        (user_id, client): subject_for(users[user_id], applications.get(client)) if user_id in users else None
+        for user_id, client in pairs
+    }
+
+
+def _instances(ids: list[int]) -> dict[int, BackchannelNotification]:
+    """Notifications as the signals hand them to receivers: with their session, user and client."""
+    return BackchannelNotification.objects.select_related(
+        "user_session__user", "application", "application__logout_settings"
+    ).in_bulk(ids)
 
 
 def _lease_seconds() -> int:
