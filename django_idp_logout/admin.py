@@ -232,7 +232,9 @@ class UserSessionAdmin(EndSessionMixin, admin.ModelAdmin):
         if not self.has_end_permission(request):
             raise PermissionDenied
         user_session = self.get_object(request, object_id)
-        if user_session is None:
+        # Only the id exactly as the button writes it: the admin's look-up also reads " 2", "+02" or
+        # "٢" as 2 (int()), and a POST that ends a session names it one way.
+        if user_session is None or object_id != str(user_session.pk):
             raise Http404
         result = end_session(user_session=user_session, reason=EndReason.TERMINATED)
         if result.ended_now:

@@ -4,6 +4,7 @@ operator's side and the attacker's: POST only, CSRF, permissions, foreign or unk
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import quote
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -140,6 +141,20 @@ def test_unknown_or_malformed_ids_are_a_404_not_a_500(admin_client, sessions, ob
     response = admin_client.post(url)
     assert response.status_code in (HTTPStatus.NOT_FOUND, HTTPStatus.FOUND)  # the admin may redirect
     assert UserSession.objects.active().count() == 4  # alice 2, mallory 1, the admin's own 1
+
+
+@pytest.mark.parametrize("spelling", [" {pk}", "{pk} ", "0{pk}", "+{pk}", "{pk}_"])
+def test_only_the_exact_id_ends_a_session(admin_client, sessions, spelling):  # noqa: F811
+    """int() reads these as the id; the admin's own look-up accepts them, the end URL does not."""
+    laptop = sessions["laptop"]
+    url = (
+        reverse("admin:django_idp_logout_usersession_changelist")
+        + quote(spelling.format(pk=laptop.pk))
+        + "/end/"
+    )
+    assert admin_client.post(url).status_code == HTTPStatus.NOT_FOUND
+    laptop.refresh_from_db()
+    assert laptop.ended_at is None
 
 
 @pytest.mark.parametrize(
