@@ -66,3 +66,17 @@ def test_draining_a_busy_pool_at_exit_sends_every_queued_hand_off(
     outcomes = list(BackchannelNotification.objects.values_list("uri", "status", "attempts", "last_error"))
     assert [o for o in outcomes if o[1] != NotificationStatus.DELIVERED] == []
     assert len(backchannel_receiver.received) == 12
+
+
+def test_a_failing_hand_off_is_logged_not_lost_in_its_future(caplog):
+    """Nobody reads the pool's futures: a job that raises (e.g. SQLite's "database is locked") must be
+    logged with its notification ids, which stay due for idp_logout_deliver."""
+
+    def failing_job(ids):
+        raise RuntimeError("database is locked")
+
+    with caplog.at_level("ERROR", logger="django_idp_logout.delivery.thread"):
+        thread_delivery.submit(failing_job, [41, 42]).result(timeout=10)
+    (record,) = [r for r in caplog.records if r.name == "django_idp_logout.delivery.thread"]
+    assert "[41, 42]" in record.getMessage() and "stay due" in record.getMessage()
+    assert record.exc_info and "database is locked" in str(record.exc_info[1])

@@ -8,6 +8,7 @@ loses nothing: the outbox rows stay due for ``idp_logout_deliver``.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from django.db import connections
 
 from ..conf import app_settings
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
@@ -35,6 +38,13 @@ def _run(job: Callable[[list[int]], object], ids: list[int]) -> object:
     # (Django keeps it in thread-local storage) and hold the database open after shutdown.
     try:
         return job(ids)
+    except Exception:
+        # Nobody reads the Future: say it here, or the failure is silent. The rows stay due.
+        logger.exception(
+            "django_idp_logout: delivering notifications %s failed; they stay due for idp_logout_deliver",
+            ids,
+        )
+        return None
     finally:
         connections.close_all()
 

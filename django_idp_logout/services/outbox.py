@@ -27,7 +27,7 @@ from typing import NamedTuple
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 from oauth2_provider.models import AbstractApplication, get_application_model
 
@@ -89,22 +89,39 @@ class Outbox:
         skip = set(exclude) | set(paused_client_ids(now))
         if skip:
             due = due.exclude(application_id__in=skip)
-        with transaction.atomic(using=_database()):
-            picked = due.order_by("next_attempt_at")
-            if connections[_database()].features.has_select_for_update_skip_locked:
-                picked = picked.select_for_update(skip_locked=True)  # concurrent workers split the rows
-            picked_ids = list(picked.values_list("pk", flat=True)[:limit])
-            if not picked_ids:
+        features = connections[_database()].features
+        claimed = BackchannelNotification.objects.filter(
+            status=NotificationStatus.PENDING, next_attempt_at__lte=now
+        )
+        stamp = {"attempts": F("attempts") + 1, "next_attempt_at": lease, "claim_token": token}
+        if features.has_select_for_update_skip_locked or not features.allow_sliced_subqueries_with_in:
+            with transaction.atomic(using=_database()):
+                picked = due.order_by("next_attempt_at")
+                if features.has_select_for_update_skip_locked:
+                    picked = picked.select_for_update(skip_locked=True)  # concurrent workers split the rows
+                picked_ids = list(picked.values_list("pk", flat=True)[:limit])
+                if not picked_ids:
+                    return []
+                claimed.filter(pk__in=picked_ids).update(**stamp)
+        else:
+            # SQLite: one statement. Reading first and then writing in one transaction fails at once
+            # ("database is locked", no waiting) when another connection is committing meanwhile, which
+            # in a web process with thread delivery is the request that just ended the session. A single
+            # UPDATE waits for the lock like any other write.
+            picked = due.order_by("next_attempt_at").values("pk")[:limit]
+            if not claimed.filter(pk__in=Subquery(picked)).update(**stamp):
                 return []
-            BackchannelNotification.objects.filter(
-                pk__in=picked_ids, status=NotificationStatus.PENDING, next_attempt_at__lte=now
-            ).update(attempts=F("attempts") + 1, next_attempt_at=lease, claim_token=token)
+            picked_ids = None
         # Only the columns a token needs (model instances, their datetimes and the joined user and
         # client rows cost more CPU than signing the token): the applications once per claim, users only
         # when the validator computes the ``sub`` (``subject_for``), once per (user, client).
-        rows = BackchannelNotification.objects.filter(pk__in=picked_ids, claim_token=token).values_list(
-            *CLAIMED_COLUMNS
+        # Every row of this claim is due at ``lease`` exactly: the (status, next_attempt_at) index finds them.
+        rows = BackchannelNotification.objects.filter(
+            status=NotificationStatus.PENDING, next_attempt_at=lease, claim_token=token
         )
+        if picked_ids is not None:
+            rows = rows.filter(pk__in=picked_ids)
+        rows = rows.values_list(*CLAIMED_COLUMNS)
         return self._sign([Claimed(*row) for row in rows])
 
     def _sign(self, rows: list[Claimed]) -> list[Message]:
