@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.db import connections, router
-from django.db.models import F, Model
+from django.db.models import BooleanField, Expression, F, Model
 from django.db.models.lookups import In
 
 CHUNK = 10_000  # ids per statement where they are bound one by one (SQLite allows 32,766 variables)
@@ -32,7 +32,7 @@ INTEGER_FIELDS = {
 }
 
 
-class AnyOf(In):
+class AnyOfLookup(In):
     """``field IN (...)``, written ``field = ANY(%s::bigint[])`` on PostgreSQL for integer ids: one
     parameter, an array literal built here (psycopg's own list adapter costs about 2 ms per thousand
     ids on Django's client-side cursors; the string is bound as one value)."""
@@ -42,6 +42,21 @@ class AnyOf(In):
             return self.as_sql(compiler, connection)  # e.g. a swapped model's UUID key: a plain IN list
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, _array_literal(self.rhs))
+
+
+class AnyOf(Expression):
+    """The filter ``any_of`` returns: it becomes an ``AnyOfLookup`` on the resolved column. (A lookup
+    built on ``F(field)`` directly fails on Django 4.2, which prepares the values before resolving.)"""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, field: str, ids: list[int]) -> None:
+        super().__init__()
+        self.field_name, self.ids = field, ids
+
+    def resolve_expression(self, query=None, *args, **kwargs):
+        return AnyOfLookup(F(self.field_name).resolve_expression(query, *args, **kwargs), self.ids)
 
 
 def _array_literal(ids: Iterable[int]) -> str:
@@ -57,7 +72,7 @@ def in_sql(connection, column: str, ids: Sequence[int]) -> tuple[str, list]:
 
 def any_of(field: str, ids: Iterable[int]) -> AnyOf:
     """A filter: ``field`` is one of ``ids`` (not empty; see ``chunked``)."""
-    return AnyOf(F(field), list(ids))
+    return AnyOf(field, list(ids))
 
 
 def chunked(model: type[Model], ids: Sequence[int]) -> Iterator[list[int]]:
