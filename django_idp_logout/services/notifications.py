@@ -79,10 +79,8 @@ def queue_backchannel(
     the session's row lock: it runs once per session, so no row can exist yet.
 
     ``targets`` are (application pk, back-channel URI) pairs when the caller has read them already."""
-    if targets is None:
-        targets = SessionClient.objects.filter(
-            user_session=user_session, application__logout_settings__backchannel_logout_uri__gt=""
-        ).values_list("application_id", "application__logout_settings__backchannel_logout_uri")
+    if targets is None:  # the database reads them: the batch path, for a batch of one
+        return queue_backchannel_for_sessions([user_session.pk], reason=reason).get(user_session.pk, [])
     queued = queue_backchannel_batch(
         [(user_session.pk, app_id, uri) for app_id, uri in targets], reason=reason
     )
@@ -175,6 +173,7 @@ def _insert_from_clients_sql(connection, reason: str) -> tuple[str, list]:
         "uri": column(settings, "backchannel_logout_uri", "s"),
     }
     template = BackchannelNotification(reason=reason)  # every other column: the model's default
+    cast = connection.vendor == "postgresql"
     columns, values, params = [], [], []
     for field in notification.concrete_fields:
         if field.primary_key:
@@ -183,7 +182,6 @@ def _insert_from_clients_sql(connection, reason: str) -> tuple[str, list]:
         if field.name in from_clients:
             values.append(from_clients[field.name])
             continue
-        cast = connection.vendor == "postgresql"
         values.append(f"CAST(%s AS {field.cast_db_type(connection)})" if cast else "%s")
         params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
     sql = (
