@@ -4,6 +4,7 @@ import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 from django.test import Client
 
 from django_idp_logout import api
@@ -29,6 +30,11 @@ def celery_worker():
 def test_celery_worker_delivers_after_commit(
     celery_worker, user, application, logout_settings_factory, oidc_login, backchannel_receiver, settings
 ):
+    if connection.vendor == "sqlite":
+        # The worker's threads record the outcome while this thread polls the row: SQLite's shared
+        # in-memory test database refuses the write ("table is locked") instead of waiting, which the
+        # Django 6.0 SQLite stack hit once in the matrix. As for the thread-drain tests.
+        pytest.skip("threads writing at once need a server database (CI's PostgreSQL and MariaDB passes)")
     settings.IDP_LOGOUT = {"BACKCHANNEL_DELIVERY": "celery", "BACKCHANNEL_ALLOW_PRIVATE_ADDRESSES": True}
     logout_settings_factory(application, backchannel_logout_uri=backchannel_receiver.url("/celery"))
     oidc_login(user, application, browser=Client())
